@@ -1,0 +1,87 @@
+"""Launchers start and stop algorithm workers. The local one runs processes here.
+
+A worker is a Celery worker (solo pool, prefetch 1) consuming `algorithm.<name>`; it
+keeps one algorithm process warm. A Kubernetes launcher (k8s/) has the same interface.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from hkube_site.queues import algorithm_queue
+from pipelines.engine import ids
+
+
+@dataclass
+class Handle:
+    worker_id: str
+    pid: int
+
+
+class Launcher(Protocol):
+    def start(self, algorithm_name: str) -> Handle: ...
+    def stop(self, worker_id: str, pid: int) -> None: ...
+    def alive(self, worker_id: str, pid: int) -> bool: ...
+
+
+def worker_command(algorithm_name: str, worker_id: str) -> list[str]:
+    return [
+        sys.executable, "-m", "celery", "-A", "hkube_site", "worker",
+        "-Q", algorithm_queue(algorithm_name), "-n", f"{worker_id}@%h",
+        "-P", "solo", "-c", "1", "--prefetch-multiplier", "1",
+        "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING",
+    ]  # fmt: skip
+
+
+class LocalLauncher:
+    """Processes on this machine, each in its own process group."""
+
+    def __init__(self, log_dir: Path, base_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.base_dir = base_dir
+        # Popen objects of workers started by this process, so exits are reaped.
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
+
+    def start(self, algorithm_name: str) -> Handle:
+        worker_id = f"{algorithm_name}-{ids.uid(5)}"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "HKUBE_WORKER_ID": worker_id, "HKUBE_WORKER_ALGORITHM": algorithm_name}
+        with open(self.log_dir / f"{worker_id}.log", "ab") as log_file:
+            process = subprocess.Popen(
+                worker_command(algorithm_name, worker_id),
+                stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=env, cwd=self.base_dir, start_new_session=True,
+            )  # fmt: skip
+        self._children[process.pid] = process
+        return Handle(worker_id, process.pid)
+
+    def stop(self, worker_id: str, pid: int) -> None:
+        # SIGTERM is Celery's warm shutdown: the running chunk finishes first.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGTERM)
+
+    def kill(self, pid: int) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+
+    def alive(self, worker_id: str, pid: int) -> bool:
+        child = self._children.get(pid)
+        if child is not None:
+            if child.poll() is None:
+                return True
+            del self._children[pid]
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True

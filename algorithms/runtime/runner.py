@@ -1,0 +1,323 @@
+"""Runs chunks of items in an algorithm worker: one warm algorithm process per worker.
+
+For each item: expand the node's plan, resolve references (our wrappers get values, a
+wrapper that reads storage itself gets links), drive the algorithm over the socket,
+store the output at `<cluster>-hkube/<jobId>/<taskId>`, and at the end of the chunk
+write every item's Task row in one statement. This is the hot path: no per-item
+database round trip, no per-item Redis call.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from algorithms.runtime.session import AlgorithmSession, TaskOutcome
+from pipelines.engine import ids, planning, references
+from storage import Storage, paths
+
+log = logging.getLogger(__name__)
+
+FINAL = ("succeed", "failed", "crashed", "stopped")
+
+
+class AlgorithmUnavailable(Exception):
+    """The algorithm cannot run here (no code, no version, or the process won't start)."""
+
+
+class ValueCache:
+    """Decoded storage objects by path: a chunk of a batch reads its parent once."""
+
+    def __init__(self, storage: Storage, max_items: int = 256, max_bytes: int = 64 << 20) -> None:
+        self.storage = storage
+        self.items: OrderedDict[str, Any] = OrderedDict()
+        self.max_items = max_items
+        self.max_bytes = max_bytes
+
+    def read(self, path: str) -> Any:
+        if path in self.items:
+            self.items.move_to_end(path)
+            return self.items[path]
+        data = self.storage.adapter.get_bytes(path)
+        from storage import encoding
+
+        value = encoding.decode(data, self.storage.encoding)
+        if len(data) <= self.max_bytes:
+            self.items[path] = value
+            if len(self.items) > self.max_items:
+                self.items.popitem(last=False)
+        return value
+
+
+class Runner:
+    """Process-wide state of one algorithm worker."""
+
+    def __init__(self, storage: Storage, worker_id: str) -> None:
+        self.storage = storage
+        self.worker_id = worker_id
+        self.session: AlgorithmSession | None = None
+        self.session_key: tuple[str, str] | None = None
+        self.cache = ValueCache(storage)
+        self.stopped_jobs: set[str] = set()
+        self.current_job: str | None = None
+        self.busy = False
+        self.last_active = time.time()
+        self.lock = threading.Lock()
+
+    # --- control (called from the control-listener thread) -----------------------------
+    def on_stop(self, job_id: str) -> None:
+        self.stopped_jobs.add(job_id)
+        session = self.session
+        if self.current_job == job_id and session is not None:
+            session.stop(force=True)
+
+    def close(self) -> None:
+        with self.lock:
+            if self.session is not None:
+                self.session.close()
+                self.session = None
+
+    # --- sessions --------------------------------------------------------------------------
+    def session_for(self, algorithm_name: str, version: str) -> AlgorithmSession:
+        key = (algorithm_name, version)
+        with self.lock:
+            if self.session is not None and (self.session_key != key or not self.session.alive):
+                self.session.close()
+                self.session = None
+            if self.session is None:
+                self.session = _spawn(algorithm_name, version)
+                self.session_key = key
+            return self.session
+
+    # --- chunks ----------------------------------------------------------------------------
+    def run_chunk(
+        self, spec: dict[str, Any], indices: list[int], already_done: set[int]
+    ) -> list[dict[str, Any]]:
+        """Run the items of one chunk; returns one record per item (for the Task rows)."""
+        job_id = spec["jobId"]
+        plan = spec["plan"]
+        records: list[dict[str, Any]] = []
+        self.busy, self.current_job = True, job_id
+        try:
+            session: AlgorithmSession | None = None
+            for index in indices:
+                batch_index = 0 if spec["mode"] == "single" else index + 1
+                if batch_index in already_done:
+                    continue
+                if job_id in self.stopped_jobs:
+                    records.append(_record(spec, batch_index, "stopped", self.worker_id, error="job stopped"))
+                    continue
+                if session is None:
+                    try:
+                        session = self.session_for(spec["algorithmName"], spec.get("algorithmVersion", ""))
+                    except AlgorithmUnavailable as exc:
+                        records.append(_record(spec, batch_index, "failed", self.worker_id, error=str(exc)))
+                        continue
+                records.append(self._run_item(session, spec, plan, index, batch_index))
+                if records[-1]["status"] == "crashed" or not session.alive:
+                    session = None  # respawned on the next item
+        finally:
+            self.busy, self.current_job = False, None
+            self.last_active = time.time()
+        return records
+
+    def _run_item(
+        self, session: AlgorithmSession, spec: dict[str, Any], plan: Any, index: int, batch_index: int
+    ) -> dict[str, Any]:
+        job_id, node = spec["jobId"], spec["nodeName"]
+        task_id = ids.task_id(job_id, node, batch_index)
+        started = int(time.time() * 1000)
+        retry = spec.get("retry") or {}
+        policy, limit = retry.get("policy", "OnCrash"), int(retry.get("limit", 3))
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                payload = self._payload(session, spec, plan, index, batch_index, task_id)
+            except Exception as exc:  # noqa: BLE001 - a bad reference fails this item only
+                return _record(
+                    spec, batch_index, "failed", self.worker_id, error=f"input: {exc}", start=started
+                )
+            ttl = float(spec.get("ttl") or 0) or None
+            outcome = session.run_task(payload, timeout=ttl)
+            if outcome.status == "done":
+                try:
+                    result = self._store(session, spec, task_id, outcome)
+                except Exception as exc:  # noqa: BLE001 - storing failed: the task failed
+                    return _record(spec, batch_index, "failed", self.worker_id, error=f"storing: {exc}")
+                return _record(
+                    spec,
+                    batch_index,
+                    "succeed",
+                    self.worker_id,
+                    result=result,
+                    start=started,
+                    attempt=attempt,
+                )
+            if outcome.status == "stopped":
+                return _record(
+                    spec, batch_index, "stopped", self.worker_id, error="job stopped", start=started
+                )
+            if outcome.status == "timeout":
+                return _record(
+                    spec, batch_index, "failed", self.worker_id, error="Algorithm TTL expired", start=started
+                )
+            message = (outcome.error or {}).get("message") or outcome.status
+            crashed = outcome.status == "crashed"
+            retryable = (crashed and policy in ("OnCrash", "Always")) or (
+                not crashed and policy in ("OnError", "Always")
+            )
+            if retryable and attempt <= limit:
+                log.warning(
+                    "job %s node %s item %s: %s, attempt %d/%d",
+                    job_id,
+                    node,
+                    batch_index,
+                    message,
+                    attempt,
+                    limit,
+                )
+                if crashed or not session.alive:
+                    session = self.session_for(spec["algorithmName"], spec.get("algorithmVersion", ""))
+                continue
+            if crashed:
+                error = (
+                    f"node {node} is in CrashLoopBackOff, attempts: {attempt - 1}/{limit}: {message}"
+                    if retryable
+                    else f"algorithm crashed (retry policy {policy}): {message}"
+                )
+                return _record(
+                    spec, batch_index, "crashed", self.worker_id, error=error, start=started, attempt=attempt
+                )
+            return _record(
+                spec, batch_index, "failed", self.worker_id, error=message, start=started, attempt=attempt
+            )
+
+    def _payload(
+        self,
+        session: AlgorithmSession,
+        spec: dict[str, Any],
+        plan: Any,
+        index: int,
+        batch_index: int,
+        task_id: str,
+    ) -> dict[str, Any]:
+        # A batch plan is addressed by position, a wait-any plan by the parent's batchIndex.
+        raw_input, storage_map = planning.expand_item(plan, batch_index if spec["mode"] == "any" else index)
+        payload: dict[str, Any] = {
+            "jobId": spec["jobId"],
+            "taskId": task_id,
+            "nodeName": spec["nodeName"],
+            "algorithmName": spec["algorithmName"],
+            "pipelineName": spec["pipelineName"],
+            "batchIndex": batch_index,
+            "priority": spec.get("priority", 3),
+            "kind": spec.get("kind", "batch"),
+            "parents": spec.get("parents", []),
+            "childs": spec.get("childs", []),
+            "retry": spec.get("retry"),
+            "ttl": spec.get("ttl", 0),
+            "info": spec.get("info", {}),
+            "spanId": None,
+        }
+        if session.storage_mode == "v3":
+            # The wrapper reads storage itself: send links and the flat index of $$ keys.
+            payload["input"] = raw_input
+            payload["storage"] = storage_map
+            payload["flatInput"] = references.flatten_dotted(raw_input) if storage_map else {}
+        else:
+            payload["input"] = planning.resolve_input(raw_input, storage_map, self.cache.read)
+            payload["storage"] = {}
+        return payload
+
+    def _store(
+        self, session: AlgorithmSession, spec: dict[str, Any], task_id: str, outcome: TaskOutcome
+    ) -> dict[str, Any]:
+        if session.storage_mode == "v3" and outcome.storing:
+            return dict(outcome.storing)
+        path = paths.task_output(spec["cluster"], spec["jobId"], task_id)
+        value = outcome.result
+        size = self.storage.put(path, value)
+        save_paths = (spec.get("info") or {}).get("savePaths") or []
+        metadata = planning.output_metadata(spec["nodeName"], value, save_paths) if save_paths else {}
+        return {"storageInfo": {"path": path, "size": size}, "metadata": metadata}
+
+
+def _record(
+    spec: dict[str, Any],
+    batch_index: int,
+    status: str,
+    worker: str,
+    *,
+    error: str | None = None,
+    result: dict[str, Any] | None = None,
+    start: int | None = None,
+    attempt: int = 1,
+) -> dict[str, Any]:
+    now = int(time.time() * 1000)
+    return {
+        "batch_index": batch_index,
+        "task_id": ids.task_id(spec["jobId"], spec["nodeName"], batch_index),
+        "status": status,
+        "error": error,
+        "result": result,
+        "start_time": start or now,
+        "end_time": now,
+        "attempt": attempt,
+        "worker": worker,
+    }
+
+
+def _spawn(algorithm_name: str, version: str) -> AlgorithmSession:
+    """Start the algorithm process of one version (Django is loaded in the worker)."""
+    from algorithms.models import Algorithm, AlgorithmVersion
+    from builds import environments
+
+    if not version:
+        algorithm = Algorithm.objects.filter(name=algorithm_name).first()
+        version = algorithm.version if algorithm else ""
+    found = AlgorithmVersion.objects.filter(algorithm_name=algorithm_name, version=version).first()
+    if found is None:
+        raise AlgorithmUnavailable(
+            f"algorithm {algorithm_name} has no built version to run (is its build finished?)"
+        )
+    if not found.code_path:
+        raise AlgorithmUnavailable(
+            f"algorithm {algorithm_name} has no code to run on this machine: image-only algorithms "
+            "need the Kubernetes launcher; apply it with code "
+            "(hkubectl algorithm apply --f FILE, with code.path in FILE)"
+        )
+    descriptor = found.descriptor
+    env_name = descriptor.get("env", "python")
+    code_dir = Path(found.code_path)
+    entry = descriptor.get("entryPoint")
+    if env_name == "python":
+        command = environments.python_command(Path(found.env_path))
+    elif env_name == "nodejs":
+        command = environments.nodejs_command()
+    else:
+        raise AlgorithmUnavailable(f"algorithm {algorithm_name}: env {env_name} cannot run on this machine")
+    env = {
+        **os.environ,
+        **environments.wrapper_env(env_name, code_dir, entry),
+        **{
+            str(k): str(v)
+            for k, v in (descriptor.get("algorithmEnv") or {}).items()
+            if not isinstance(v, dict)
+        },
+        "ALGORITHM_TYPE": algorithm_name,
+        "ALGORITHM_VERSION": version,
+        "HOSTNAME": socket.gethostname(),
+    }
+    session = AlgorithmSession(command, env=env, cwd=str(code_dir))
+    try:
+        session.start()
+    except Exception as exc:
+        raise AlgorithmUnavailable(f"algorithm {algorithm_name} did not start: {exc}") from exc
+    return session

@@ -1,0 +1,157 @@
+"""Algorithm-worker and executor tasks.
+
+`run_items` runs on `algorithm.<name>` queues, in algorithm workers started by the
+executor (`HKUBE_WORKER_ALGORITHM` set). `reconcile_workers` runs on `control`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from typing import Any
+
+from celery import shared_task
+from celery.signals import worker_ready, worker_shutdown
+
+from hkube_site import redis_client as rc
+
+log = logging.getLogger(__name__)
+
+_runner: Any = None
+_runner_lock = threading.Lock()
+WORKER_ID = os.environ.get("HKUBE_WORKER_ID", f"{socket.gethostname()}-{os.getpid()}")
+WORKER_ALGORITHM = os.environ.get("HKUBE_WORKER_ALGORITHM", "")
+
+
+def runner() -> Any:
+    """The worker's one Runner. The heartbeat, warm-up, control and task threads all ask
+    for it at start-up, so it is created under a lock: two instances would mean two
+    algorithm processes and stop messages sent to the idle one."""
+    global _runner
+    with _runner_lock:
+        if _runner is None:
+            from algorithms.runtime.runner import Runner
+            from storage import get_storage
+
+            _runner = Runner(get_storage(), WORKER_ID)
+        return _runner
+
+
+@shared_task(name="algorithms.tasks.run_items", acks_late=True)
+def run_items(spec: dict[str, Any], indices: list[int]) -> dict[str, int]:
+    """Run a chunk of a node's items; never raises for an item's failure (it is recorded)."""
+    from algorithms.worker import record_chunk, skip_done
+
+    job_id, node = spec["jobId"], spec["nodeName"]
+    if rc.is_job_stopped(job_id):
+        return {"stopped": len(indices)}
+    done = skip_done(spec, indices)
+    rc.add_active(job_id, node, len(indices) - len(done))
+    try:
+        records = runner().run_chunk(spec, indices, done)
+    finally:
+        rc.add_active(job_id, node, -(len(indices) - len(done)))
+    record_chunk(spec, records)
+    summary: dict[str, int] = {}
+    for record in records:
+        summary[record["status"]] = summary.get(record["status"], 0) + 1
+    return summary
+
+
+@shared_task(name="algorithms.tasks.reconcile_workers", ignore_result=True)
+def reconcile_workers() -> None:
+    from algorithms import executor
+
+    executor.reconcile()
+
+
+def poke_executor(algorithm_name: str) -> None:
+    """Ask the executor to run now when no worker of this algorithm is alive."""
+    client = rc.client()
+    if client.exists(f"hkube:alive:{algorithm_name}"):
+        return
+    if client.set(rc.RECONCILE_DEBOUNCE, "1", nx=True, px=300):
+        reconcile_workers.apply_async(queue="control")
+
+
+# --- algorithm worker process: heartbeat and control messages ----------------------------------
+
+
+def _heartbeat_loop(stop: threading.Event) -> None:
+    client = rc.client()
+    started = time.time()
+    while not stop.is_set():
+        state = runner()
+        record = {
+            "id": WORKER_ID,
+            "algorithm": WORKER_ALGORITHM,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "busy": bool(state.busy),
+            "lastActive": state.last_active,
+            "started": started,
+            "seen": time.time(),
+        }
+        pipe = client.pipeline()
+        pipe.hset(rc.WORKERS_KEY, WORKER_ID, json.dumps(record))
+        pipe.set(f"hkube:alive:{WORKER_ALGORITHM}", WORKER_ID, ex=10)
+        pipe.execute()
+        stop.wait(2.0)
+
+
+def _control_loop(stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            pubsub = rc.client().pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+            pubsub.subscribe(rc.CONTROL_CHANNEL)
+            while not stop.is_set():
+                message = pubsub.get_message(timeout=1.0)
+                if not message:
+                    continue
+                data = json.loads(message["data"])
+                if "stop" in data:
+                    runner().on_stop(str(data["stop"]))
+        except Exception as exc:  # noqa: BLE001 - reconnect after a Redis hiccup
+            log.warning("control channel: %s; reconnecting", exc)
+            stop.wait(1.0)
+
+
+_stop_event = threading.Event()
+
+
+@worker_ready.connect
+def _on_worker_ready(**_: Any) -> None:
+    if not WORKER_ALGORITHM:
+        return
+    for target in (_heartbeat_loop, _control_loop):
+        threading.Thread(target=target, args=(_stop_event,), daemon=True, name=target.__name__).start()
+
+    def warm() -> None:
+        # Start the algorithm process now so the first task pays no start-up cost.
+        try:
+            from algorithms.models import Algorithm
+
+            algorithm = Algorithm.objects.filter(name=WORKER_ALGORITHM).first()
+            if algorithm and algorithm.version:
+                runner().session_for(WORKER_ALGORITHM, algorithm.version)
+        except Exception as exc:  # noqa: BLE001 - the first task reports the real error
+            log.warning("could not pre-start algorithm %s: %s", WORKER_ALGORITHM, exc)
+
+    threading.Thread(target=warm, daemon=True).start()
+
+
+@worker_shutdown.connect
+def _on_worker_shutdown(**_: Any) -> None:
+    if not WORKER_ALGORITHM:
+        return
+    _stop_event.set()
+    if _runner is not None:
+        _runner.close()
+    client = rc.client()
+    client.hdel(rc.WORKERS_KEY, WORKER_ID)
+    if client.get(f"hkube:alive:{WORKER_ALGORITHM}") == WORKER_ID.encode():
+        client.delete(f"hkube:alive:{WORKER_ALGORITHM}")

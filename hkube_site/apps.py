@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class HkubeSiteConfig(AppConfig):
+    name = "hkube_site"

@@ -1,0 +1,10 @@
+"""Queue names, named once."""
+
+ENGINE = "engine"  # the pipeline driver: start jobs, react to node completion
+CONTROL = "control"  # the executor (worker scaling), webhooks, triggers
+BUILDS = "builds"  # code builds; never block the engine
+
+
+def algorithm_queue(algorithm_name: str) -> str:
+    """Each algorithm has its own queue, consumed by its algorithm workers."""
+    return f"algorithm.{algorithm_name}"

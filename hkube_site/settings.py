@@ -1,0 +1,224 @@
+"""Settings for HKube, read from the environment (one file, safe embedded defaults).
+
+Embedded shape (nothing set): SQLite and data under ``HKUBE_HOME`` (default ``./.hkube``),
+Redis started by ``manage.py up``. Cluster shape: ``DATABASE_URL`` (Postgres),
+``REDIS_URL``, ``HKUBE_STORAGE=s3`` and the S3 variables.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+import django_stubs_ext
+from django.core.exceptions import ImproperlyConfigured
+
+# Lets generic Django classes be subscripted at run time (`admin.ModelAdmin[Job]`).
+django_stubs_ext.monkeypatch()
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from exc
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, got {raw!r}")
+
+
+HKUBE_HOME = Path(env_str("HKUBE_HOME", str(BASE_DIR / ".hkube"))).resolve()
+
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "hkube-embedded-insecure-key-change-me-in-a-cluster")
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = [h for h in env_str("DJANGO_ALLOWED_HOSTS", "*").split(",") if h]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "django_celery_beat",
+    "hkube_site",
+    "algorithms",
+    "builds",
+    "pipelines",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+# HKube's clients post to `exec/raw/` and `exec/raw` alike; a redirect would break POST.
+APPEND_SLASH = False
+
+ROOT_URLCONF = "hkube_site.urls"
+WSGI_APPLICATION = "hkube_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "hkube_site" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+_sqlite_path = HKUBE_HOME / "hkube.sqlite3"
+DATABASES = {
+    "default": dj_database_url.parse(env_str("DATABASE_URL", f"sqlite:///{_sqlite_path}"), conn_max_age=600)
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    # Many processes (API, engine, algorithm workers) write: WAL lets readers go on while
+    # one writes, IMMEDIATE takes the write lock up front so a transaction never fails
+    # half-way on an upgrade, and the timeout waits for the lock instead of failing.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = HKUBE_HOME / "static"
+
+# --- REST -------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "EXCEPTION_HANDLER": "hkube_site.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "HKube API",
+    "DESCRIPTION": "Run pipelines of algorithms: store, execute, observe.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The API is served under two prefixes; document it once.
+    "PREPROCESSING_HOOKS": ["hkube_site.api.only_primary_prefix"],
+}
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("HKUBE_BODY_LIMIT_BYTES", 2000 * 1024 * 1024)
+FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+# --- Redis and Celery ---------------------------------------------------------------------
+# `manage.py up` sets REDIS_URL to the server it started when none was configured.
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = REDIS_URL
+CELERY_TASK_SERIALIZER = "msgpack"
+CELERY_RESULT_SERIALIZER = "msgpack"
+CELERY_ACCEPT_CONTENT = ["msgpack", "json"]
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "control"
+CELERY_RESULT_EXPIRES = 3600
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # HKube priorities 1 (highest) .. 5 map onto kombu priority steps 1..5; kombu serves
+    # lower numbers first and keeps FIFO order inside one step.
+    "priority_steps": list(range(10)),
+    "sep": ":",
+    "queue_order_strategy": "priority",
+    "visibility_timeout": env_int("HKUBE_VISIBILITY_TIMEOUT", 3600),
+}
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TASK_ROUTES = {
+    "pipelines.tasks.*": {"queue": "engine"},
+    "algorithms.tasks.reconcile_workers": {"queue": "control"},
+    "builds.tasks.*": {"queue": "builds"},
+}
+
+# --- HKube ------------------------------------------------------------------------------
+HKUBE_CLUSTER_NAME = env_str("CLUSTER_NAME", "local")
+HKUBE_STORAGE = env_str("HKUBE_STORAGE", "fs")
+if HKUBE_STORAGE not in {"fs", "s3"}:
+    raise ImproperlyConfigured(f"HKUBE_STORAGE must be fs or s3, got {HKUBE_STORAGE!r}")
+HKUBE_STORAGE_DIR = Path(env_str("BASE_FS_ADAPTER_DIRECTORY", str(HKUBE_HOME / "storage"))).resolve()
+HKUBE_STORAGE_ENCODING = env_str("STORAGE_ENCODING", "msgpack")
+HKUBE_S3 = {
+    "endpoint_url": env_str("S3_ENDPOINT_URL", ""),
+    "access_key": env_str("AWS_ACCESS_KEY_ID", ""),
+    "secret_key": env_str("AWS_SECRET_ACCESS_KEY", ""),
+    "region": env_str("S3_REGION", "us-east-1"),
+}
+# Results at or above this size are returned as a reference (`info.isBigData`).
+HKUBE_RESULTS_THRESHOLD = env_int("STORAGE_RESULTS_THRESHOLD", 100 * 1024)
+HKUBE_ALGORITHMS_DIR = Path(env_str("HKUBE_ALGORITHMS_DIR", str(HKUBE_HOME / "algorithms"))).resolve()
+HKUBE_MAX_UPLOAD_BYTES = env_int("HKUBE_MAX_UPLOAD_BYTES", 500 * 1024 * 1024)
+HKUBE_MAX_UNPACKED_BYTES = env_int("HKUBE_MAX_UNPACKED_BYTES", 2 * 1024 * 1024 * 1024)
+# Batch items are sent to algorithm workers in chunks: one Celery message per chunk.
+HKUBE_CHUNK_SIZE = env_int("HKUBE_CHUNK_SIZE", 0)  # 0 = chosen from the batch size
+# Executor: how many algorithm workers may run on this machine, and the cpu/mem budget.
+HKUBE_MAX_WORKERS = env_int("HKUBE_MAX_WORKERS", 2 * (os.cpu_count() or 2))
+HKUBE_CPU_BUDGET = env_float("HKUBE_CPU_BUDGET", float(os.cpu_count() or 2))
+HKUBE_WORKER_IDLE_SECONDS = env_int("HKUBE_WORKER_IDLE_SECONDS", 600)
+HKUBE_AUDIT_USER = env_str("KC_DEFAULT_USER_AUDITING_NAME", "defaultUser")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("HKUBE_LOG_LEVEL", "INFO")},
+    "loggers": {"django.server": {"level": "WARNING"}},
+}

@@ -1,0 +1,59 @@
+"""URLs. The REST API is served at `/api/v1/` and, identically, at
+`/hkube/api-server/api/v1/` (the prefix HKube's own clients use). Every API path works
+with and without a trailing slash, with no redirect."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import URLPattern, URLResolver, include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from algorithms.api import views as alg
+from hkube_site import api as info
+from pipelines.api import views as exe
+
+NAME = r"(?P<name>[^/]+)"
+JOB = r"(?P<job_id>[^/]+)"
+
+
+def route(pattern: str, view: object) -> URLPattern:
+    return re_path(rf"^{pattern}/?$", view.as_view())  # type: ignore[attr-defined]
+
+
+api_v1: list[URLPattern | URLResolver] = [
+    route(r"exec/raw", exe.ExecRaw),
+    route(r"exec/stored", exe.ExecStored),
+    route(r"exec/status", exe.ExecStatus),
+    route(rf"exec/status/{JOB}", exe.ExecStatus),
+    route(r"exec/results", exe.ExecResults),
+    route(rf"exec/results/{JOB}", exe.ExecResults),
+    route(r"exec/stop", exe.ExecStop),
+    route(r"exec/pipeline/list", exe.ExecPipelineList),
+    route(rf"exec/pipelines/{JOB}", exe.ExecPipeline),
+    route(r"store/pipelines", exe.StorePipelines),
+    route(rf"store/pipelines/{NAME}", exe.StorePipeline),
+    route(r"store/algorithms/apply", alg.ApplyAlgorithm),
+    route(r"store/algorithms", alg.StoreAlgorithms),
+    route(rf"store/algorithms/{NAME}", alg.StoreAlgorithm),
+    route(r"versions/algorithms/apply", alg.ApplyVersion),
+    route(rf"versions/algorithms/{NAME}", alg.AlgorithmVersions),
+    route(rf"versions/algorithms/{NAME}/(?P<version>[^/]+)", alg.AlgorithmVersion_),
+    route(r"builds/status", alg.BuildStatus_),
+    route(r"builds/status/(?P<build_id>[^/]+)", alg.BuildStatus_),
+    route(rf"builds/list/{NAME}", alg.BuildList),
+    route(r"builds/stop", alg.BuildStop),
+    route(r"builds/rerun", alg.BuildRerun),
+    route(r"storage/info", info.StorageInfo),
+    route(r"status/version", info.SystemVersion),
+    route(r"(?P<group>exec|store|builds|versions|storage|status|pipelines|cron|webhooks|graph)", info.Banner),
+]
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("admin/", admin.site.urls),
+    re_path(r"^api/?$", info.Versions.as_view()),
+    path("api/v1/", include(api_v1)),
+    path("hkube/api-server/api/v1/", include(api_v1)),
+    re_path(r"^swagger-api/?$", SpectacularAPIView.as_view(), name="schema"),
+    re_path(r"^api/v1/openapi\.json$", SpectacularAPIView.as_view()),
+    re_path(r"^swagger/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+]

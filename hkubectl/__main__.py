@@ -1,0 +1,3 @@
+from hkubectl.cli import main
+
+main()

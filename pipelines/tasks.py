@@ -1,0 +1,23 @@
+"""Engine tasks (queue `engine`): thin wrappers that read IDs and call one service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from pipelines import services
+
+
+@shared_task(name="pipelines.tasks.start_job", acks_late=True, ignore_result=True)
+def start_job(job_id: str) -> None:
+    services.start_job(job_id)
+
+
+@shared_task(name="pipelines.tasks.node_finished", acks_late=True, ignore_result=True)
+def node_finished(job_id: str, node_name: str) -> None:
+    services.node_finished(job_id, node_name)
+
+
+@shared_task(name="pipelines.tasks.node_failed_unexpectedly", acks_late=True, ignore_result=True)
+def node_failed_unexpectedly(job_id: str, node_name: str) -> None:
+    # An errback on an immutable signature: Celery calls it with our arguments only.
+    services.node_failed_unexpectedly(job_id, node_name)

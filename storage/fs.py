@@ -1,0 +1,82 @@
+"""Filesystem adapter: objects are files under one base directory."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from .base import NotFound, StorageError
+
+
+class FsAdapter:
+    name = "@hkube/fs-adapter"
+
+    def __init__(self, base_dir: Path) -> None:
+        self.base = Path(base_dir).resolve()
+
+    def _file(self, path: str) -> Path:
+        full = (self.base / path.lstrip("/")).resolve()
+        if full != self.base and self.base not in full.parents:
+            raise StorageError(f"storage path {path!r} leaves the storage folder")
+        return full
+
+    def put_bytes(self, path: str, data: bytes) -> int:
+        target = self._file(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Write then rename, so a reader never sees half an object and a redelivered
+        # task that writes the same path again is harmless.
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, target)
+        return len(data)
+
+    def get_bytes(self, path: str) -> bytes:
+        try:
+            with open(self._file(path), "rb") as handle:
+                return handle.read()
+        except FileNotFoundError as exc:
+            raise NotFound(f"{path} not found in storage") from exc
+        except IsADirectoryError as exc:
+            raise NotFound(f"{path} is a folder, not an object") from exc
+
+    def open_stream(self, path: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        try:
+            handle = open(self._file(path), "rb")  # noqa: SIM115 - closed by the generator
+        except FileNotFoundError as exc:
+            raise NotFound(f"{path} not found in storage") from exc
+
+        def chunks() -> Iterator[bytes]:
+            with handle:
+                while block := handle.read(chunk_size):
+                    yield block
+
+        return chunks()
+
+    def size(self, path: str) -> int:
+        try:
+            return self._file(path).stat().st_size
+        except FileNotFoundError as exc:
+            raise NotFound(f"{path} not found in storage") from exc
+
+    def exists(self, path: str) -> bool:
+        return self._file(path).is_file()
+
+    def delete_prefix(self, prefix: str) -> int:
+        target = self._file(prefix)
+        if target.is_file():
+            target.unlink()
+            return 1
+        if target.is_dir():
+            count = sum(1 for p in target.rglob("*") if p.is_file())
+            shutil.rmtree(target)
+            return count
+        return 0
+
+    def list(self, prefix: str) -> list[str]:
+        target = self._file(prefix)
+        if not target.is_dir():
+            return []
+        return sorted(str(p.relative_to(self.base)) for p in target.rglob("*") if p.is_file())

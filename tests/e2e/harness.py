@@ -1,0 +1,196 @@
+"""The whole system, for end-to-end tests: real Redis, a real database, real Celery
+workers, the API under gunicorn, and algorithm workers started by the executor.
+
+Redis: `HKUBE_TEST_REDIS_URL` if set (its database is flushed), else a redis-server
+started here. Database: `HKUBE_TEST_DATABASE_URL` names a Postgres server on which a
+fresh database is created, else a SQLite file. Tests talk to it over HTTP only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+import requests
+
+from hkube_site import embedded
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _database_url(home: Path) -> tuple[str, str | None]:
+    admin_url = os.environ.get("HKUBE_TEST_DATABASE_URL", "")
+    if not admin_url.startswith("postgres"):
+        return f"sqlite:///{home / 'e2e.sqlite3'}", None
+    import psycopg
+
+    name = f"hkube_e2e_{os.getpid()}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = admin_url.rsplit("/", 1)[0]
+    return f"{base}/{name}", name
+
+
+@dataclass
+class Cluster:
+    home: Path
+    base_url: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+    supervisor: embedded.Supervisor | None = None
+    redis_server: embedded.RedisServer | None = None
+    db_name: str | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------
+    def start(self, **extra_env: str) -> Cluster:
+        self.home.mkdir(parents=True, exist_ok=True)
+        redis_url = os.environ.get("HKUBE_TEST_REDIS_URL", "")
+        if redis_url:
+            redis.Redis.from_url(redis_url).flushdb()
+        else:
+            self.redis_server = embedded.start_redis(self.home / "redis", persist=False)
+            redis_url = self.redis_server.url
+        database_url, self.db_name = _database_url(self.home)
+        port = embedded.free_port()
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("HKUBE_") and k != "DATABASE_URL"},
+            "DJANGO_SETTINGS_MODULE": "hkube_site.settings",
+            "HKUBE_HOME": str(self.home),
+            "REDIS_URL": redis_url,
+            "DATABASE_URL": database_url,
+            "HKUBE_WORKER_IDLE_SECONDS": "600",
+            "HKUBE_MAX_WORKERS": "6",
+            "HKUBE_CPU_BUDGET": "6",
+            "PYTHONPATH": str(ROOT),
+            **extra_env,
+        }
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=ROOT, env=self.env, check=True, timeout=300,
+        )  # fmt: skip
+        subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c",
+             "from hkube_site.schedules import ensure_schedules; ensure_schedules()"],
+            cwd=ROOT, env=self.env, check=True, timeout=120,
+        )  # fmt: skip
+        self.supervisor = embedded.Supervisor(log_dir=self.home / "logs", env=self.env)
+        py = sys.executable
+        api = self.supervisor.start(
+            "api",
+            [py, "-m", "gunicorn", "hkube_site.wsgi", "-b", f"127.0.0.1:{port}", "-k", "gthread",
+             "-w", "2", "--threads", "8", "--timeout", "300", "--chdir", str(ROOT)],
+        )  # fmt: skip
+        os.chdir(ROOT)
+        self.supervisor.start("engine", embedded.celery_worker_args("engine", "engine", concurrency=2))
+        self.supervisor.start("control", embedded.celery_worker_args("control", "control", pool="solo"))
+        self.supervisor.start("builds", embedded.celery_worker_args("builds", "builds", pool="solo"))
+        self.supervisor.start(
+            "beat",
+            [py, "-m", "celery", "-A", "hkube_site", "beat", "-l", "INFO",
+             "-S", "django_celery_beat.schedulers:DatabaseScheduler",
+             "--pidfile", str(self.home / "beat.pid")],
+        )  # fmt: skip
+        embedded.wait_http(f"{self.base_url}/api/v1/storage/info", timeout=90, proc=api.process)
+        return self
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.kill_algorithm_workers()
+        if self.supervisor:
+            self.supervisor.stop_all(timeout=10)
+        with contextlib.suppress(Exception):
+            self.kill_algorithm_workers()
+        if self.redis_server:
+            self.redis_server.stop()
+        if self.db_name:
+            import psycopg
+
+            with (
+                contextlib.suppress(Exception),
+                psycopg.connect(os.environ["HKUBE_TEST_DATABASE_URL"], autocommit=True) as conn,
+            ):
+                conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
+
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.env["REDIS_URL"])
+
+    def workers(self) -> list[dict[str, Any]]:
+        return [json.loads(v) for v in self.redis().hgetall("hkube:workers").values()]
+
+    def kill_algorithm_workers(self) -> None:
+        for worker in self.workers():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(int(worker["pid"]), signal.SIGKILL)
+        self.redis().delete("hkube:workers")
+
+    def logs(self, name: str) -> str:
+        path = self.home / "logs" / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    # --- REST helpers ----------------------------------------------------------------------
+    def url(self, path: str, prefix: str = "/api/v1/") -> str:
+        return f"{self.base_url}{prefix}{path.lstrip('/')}"
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return requests.get(self.url(path), timeout=60, **kwargs)
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> requests.Response:
+        return requests.post(self.url(path), json=body, timeout=60, **kwargs)
+
+    def apply_algorithm(self, descriptor: dict[str, Any], archive: Path | None = None) -> dict[str, Any]:
+        files: dict[str, Any] = {"payload": (None, json.dumps(descriptor))}
+        if archive is not None:
+            files["file"] = (archive.name, archive.read_bytes(), "application/gzip")
+        response = requests.post(self.url("store/algorithms/apply"), files=files, timeout=60)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        if body.get("buildId"):
+            self.wait_build(body["buildId"])
+        return body
+
+    def wait_build(self, build_id: str, timeout: float = 300) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            build: dict[str, Any] = self.get(f"builds/status/{build_id}").json()
+            if build["status"] in ("completed", "failed", "stopped"):
+                assert build["status"] == "completed", build
+                return build
+            time.sleep(0.1)
+        raise AssertionError(f"build {build_id} did not finish: {self.logs('builds')[-3000:]}")
+
+    def run(self, path: str, body: dict[str, Any], timeout: float = 120) -> dict[str, Any]:
+        """Submit a job and wait for its end; returns the final status object."""
+        response = self.post(path, body)
+        assert response.status_code == 200, response.text
+        return self.wait(response.json()["jobId"], timeout)
+
+    def wait(
+        self, job_id: str, timeout: float = 120, until: tuple[str, ...] = ("completed", "failed", "stopped")
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        status: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            status = self.get(f"exec/status/{job_id}").json()
+            if status.get("status") in until:
+                return status
+            time.sleep(0.05)
+        raise AssertionError(
+            f"job {job_id} still {status.get('status')} after {timeout}s: {status}\n"
+            f"engine log:\n{self.logs('engine')[-3000:]}\ncontrol log:\n{self.logs('control')[-2000:]}"
+        )
+
+    def results(self, job_id: str) -> dict[str, Any]:
+        response = self.get(f"exec/results/{job_id}")
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
