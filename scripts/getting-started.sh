@@ -12,10 +12,11 @@ ENDPOINT="http://127.0.0.1:$PORT"
 mkdir -p "$HKUBE_HOME"
 python manage.py up --port "$PORT" > "$HKUBE_HOME/up.log" 2>&1 &
 UP=$!
-stop() { kill -INT "$UP" 2>/dev/null || true; wait "$UP" 2>/dev/null || true; }
+# SIGTERM: a background job of a non-interactive shell ignores SIGINT.
+stop() { kill -TERM "$UP" 2>/dev/null || true; wait "$UP" 2>/dev/null || true; }
 trap stop EXIT
 for _ in $(seq 1 240); do
-  if curl -fsS "$ENDPOINT/api/v1/storage/info" >/dev/null 2>&1; then break; fi
+  if grep -q "Press Ctrl-C" "$HKUBE_HOME/up.log" 2>/dev/null; then break; fi
   if ! kill -0 "$UP" 2>/dev/null; then cat "$HKUBE_HOME/up.log"; exit 1; fi
   sleep 0.5
 done
