@@ -3,6 +3,7 @@
 ENGINE = "engine"  # the pipeline driver: start jobs, react to node completion
 CONTROL = "control"  # the executor (worker scaling), webhooks, triggers
 BUILDS = "builds"  # code builds; never block the engine
+EVENTS = "events"  # webhooks and pipeline triggers; a slow receiver blocks nothing else
 
 
 def algorithm_queue(algorithm_name: str) -> str:

@@ -19,7 +19,7 @@ from django.db.models import Count
 
 from hkube_site import redis_client as rc
 from hkube_site.errors import AlreadyExists, InvalidData, Missing, NotFound
-from pipelines import schema
+from pipelines import events, schema
 from pipelines.engine import dag, ids, planning
 from pipelines.engine import results as engine_results
 from pipelines.models import (
@@ -228,6 +228,7 @@ def submit_job(
             audit_trail=[{"timestamp": stamp, "user": audit_user(), "action": "run"}],
         )
         transaction.on_commit(lambda: _enqueue_start(job_id, job.priority))
+        events.status_changed(job_id, JobStatus.PENDING)
     return job
 
 
@@ -289,6 +290,7 @@ def start_job(job_id: str) -> None:
         )
         if not changed:
             return  # redelivered, stopped while queued, or unknown
+        events.status_changed(job_id, JobStatus.ACTIVE)
         job = Job.objects.select_for_update().get(job_id=job_id)
         graph = dag.build_graph(job.pipeline)
         levels = graph.levels()
@@ -590,6 +592,8 @@ def _fail_job(job: Job, error: str, node_name: str | None) -> None:
     if changed:
         _freeze_status(job.job_id)
         _stop_running_nodes(job)
+        events.status_changed(job.job_id, JobStatus.FAILED, "error")
+        events.finished(job.job_id)
 
 
 def _finish_job(job: Job, graph: dag.Graph) -> None:
@@ -614,6 +618,8 @@ def _finish_job(job: Job, graph: dag.Graph) -> None:
         _freeze_status(job.job_id)
         job_id = job.job_id
         transaction.on_commit(lambda: rc.clear_active(job_id))
+        events.status_changed(job_id, JobStatus.COMPLETED)
+        events.finished(job_id)
 
 
 def assemble_results(job: Job, graph: dag.Graph) -> list[dict[str, Any]]:
@@ -678,6 +684,8 @@ def stop_job(job_id: str, reason: str = "stopped due to request") -> bool:
             return False
         _freeze_status(job_id)
         _stop_running_nodes(job)
+        events.status_changed(job_id, JobStatus.STOPPED)
+        events.finished(job_id)
     return True
 
 

@@ -21,3 +21,17 @@ def node_finished(job_id: str, node_name: str) -> None:
 def node_failed_unexpectedly(job_id: str, node_name: str) -> None:
     # An errback on an immutable signature: Celery calls it with our arguments only.
     services.node_failed_unexpectedly(job_id, node_name)
+
+
+@shared_task(name="pipelines.tasks.job_status_event", acks_late=True, ignore_result=True)
+def job_status_event(job_id: str, status: str, level: str) -> None:
+    from pipelines import hooks
+
+    hooks.on_status(job_id, status, level)
+
+
+@shared_task(name="pipelines.tasks.job_finished_event", acks_late=True, ignore_result=True)
+def job_finished_event(job_id: str) -> None:
+    from pipelines import hooks
+
+    hooks.on_finished(job_id)

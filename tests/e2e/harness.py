@@ -95,6 +95,9 @@ class Cluster:
         self.supervisor.start("control", embedded.celery_worker_args("control", "control", pool="solo"))
         self.supervisor.start("builds", embedded.celery_worker_args("builds", "builds", pool="solo"))
         self.supervisor.start(
+            "events", embedded.celery_worker_args("events", "events", pool="threads", concurrency=8)
+        )
+        self.supervisor.start(
             "beat",
             [py, "-m", "celery", "-A", "hkube_site", "beat", "-l", "INFO",
              "-S", "django_celery_beat.schedulers:DatabaseScheduler",

@@ -106,6 +106,9 @@ class Command(BaseCommand):
         supervisor.start("control", embedded.celery_worker_args("control", "control", pool="solo"))
         supervisor.start("builds", embedded.celery_worker_args("builds", "builds", pool="solo"))
         supervisor.start(
+            "events", embedded.celery_worker_args("events", "events", pool="threads", concurrency=8)
+        )
+        supervisor.start(
             "beat",
             [py, "-m", "celery", "-A", "hkube_site", "beat", "-l", "INFO",
              "-S", "django_celery_beat.schedulers:DatabaseScheduler",

@@ -1,0 +1,33 @@
+"""Job events, published after commit: what webhooks and pipeline triggers react to.
+
+The driver calls these; they only enqueue work on the `control` queue, so a slow or
+dead webhook receiver never slows a job.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from hkube_site.queues import EVENTS
+
+
+def status_changed(job_id: str, status: str, level: str = "info") -> None:
+    """A job's status changed (pending, active, completed, failed, stopped, paused, resumed)."""
+
+    def send() -> None:
+        from pipelines.tasks import job_status_event
+
+        job_status_event.apply_async((job_id, status, level), queue=EVENTS)
+
+    transaction.on_commit(send)
+
+
+def finished(job_id: str) -> None:
+    """A job reached a final status and its result object is written."""
+
+    def send() -> None:
+        from pipelines.tasks import job_finished_event
+
+        job_finished_event.apply_async((job_id,), queue=EVENTS)
+
+    transaction.on_commit(send)
