@@ -41,24 +41,18 @@ def runner() -> Any:
         return _runner
 
 
-@shared_task(name="algorithms.tasks.run_items", acks_late=True)
-def run_items(spec: dict[str, Any], indices: list[int]) -> dict[str, int]:
-    """Run a chunk of a node's items; never raises for an item's failure (it is recorded)."""
-    from algorithms.worker import record_chunk, skip_done
+@shared_task(name="algorithms.tasks.run_items", acks_late=True, bind=True)
+def run_items(self: Any, spec: dict[str, Any], indices: list[int]) -> dict[str, int]:
+    """Run a chunk of a node's items. An item's failure is recorded, never raised: a chord
+    must always reach its callback. A node sent as one message is finished right here."""
+    from algorithms.worker import execute_chunk
 
-    job_id, node = spec["jobId"], spec["nodeName"]
-    if rc.is_job_stopped(job_id):
-        return {"stopped": len(indices)}
-    done = skip_done(spec, indices)
-    rc.add_active(job_id, node, len(indices) - len(done))
-    try:
-        records = runner().run_chunk(spec, indices, done)
-    finally:
-        rc.add_active(job_id, node, -(len(indices) - len(done)))
-    record_chunk(spec, records)
-    summary: dict[str, int] = {}
-    for record in records:
-        summary[record["status"]] = summary.get(record["status"], 0) + 1
+    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    summary = execute_chunk(runner(), spec, indices, redelivered=redelivered)
+    if spec.get("inlineFinish"):
+        from pipelines import services
+
+        services.node_finished(spec["jobId"], spec["nodeName"])
     return summary
 
 

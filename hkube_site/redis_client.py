@@ -39,6 +39,15 @@ def is_job_stopped(job_id: str) -> bool:
     return bool(client().exists(STOPPED_PREFIX + job_id))
 
 
+def begin_chunk(job_id: str, node_name: str, count: int) -> bool:
+    """Count a chunk's items as in flight; returns whether the job was stopped (one round trip)."""
+    pipe = client().pipeline()
+    pipe.exists(STOPPED_PREFIX + job_id)
+    pipe.hincrby(ACTIVE_PREFIX + job_id, node_name, count)
+    stopped, _ = pipe.execute()
+    return bool(stopped)
+
+
 def add_active(job_id: str, node_name: str, count: int) -> None:
     client().hincrby(ACTIVE_PREFIX + job_id, node_name, count)
 

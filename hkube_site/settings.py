@@ -117,7 +117,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Many processes (API, engine, algorithm workers) write: WAL lets readers go on while
     # one writes, IMMEDIATE takes the write lock up front so a transaction never fails
     # half-way on an upgrade, and the timeout waits for the lock instead of failing.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 30,
         "transaction_mode": "IMMEDIATE",

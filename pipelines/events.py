@@ -6,13 +6,21 @@ dead webhook receiver never slows a job.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import transaction
 
 from hkube_site.queues import EVENTS
 
 
-def status_changed(job_id: str, status: str, level: str = "info") -> None:
-    """A job's status changed (pending, active, completed, failed, stopped, paused, resumed)."""
+def status_changed(job: Any, status: str, level: str = "info") -> None:
+    """A job's status changed (pending, active, completed, failed, stopped, paused, resumed).
+
+    Only jobs with a progress webhook need these, so others publish nothing (this is on
+    the latency path of every job)."""
+    if not ((job.pipeline or {}).get("webhooks") or {}).get("progress"):
+        return
+    job_id = job.job_id
 
     def send() -> None:
         from pipelines.tasks import job_status_event

@@ -73,7 +73,17 @@ def _validate_stored(descriptor: dict[str, Any]) -> dict[str, Any]:
     except dag.DescriptorError as exc:
         raise InvalidData(exc.message) from exc
     _check_algorithms_exist(descriptor)
+    from pipelines import triggers  # late: triggers builds on this module
+
+    triggers.check_trigger_cycles(descriptor)
     return descriptor
+
+
+def _sync_cron_after_commit(name: str) -> None:
+    """Mirror the stored pipeline's cron trigger into beat (the reconcile loop would too)."""
+    from pipelines import triggers
+
+    transaction.on_commit(lambda: triggers.sync_cron(name))
 
 
 def _strip_server_fields(descriptor: dict[str, Any]) -> dict[str, Any]:
@@ -88,7 +98,7 @@ def store_pipeline(descriptor: dict[str, Any]) -> Pipeline:
         raise AlreadyExists("pipeline", name)
     version = ids.version_id()
     stamp = now_ms()
-    return Pipeline.objects.create(
+    pipeline = Pipeline.objects.create(
         name=name,
         descriptor=descriptor,
         version=version,
@@ -96,6 +106,8 @@ def store_pipeline(descriptor: dict[str, Any]) -> Pipeline:
         modified=stamp,
         audit_trail=[{"user": audit_user(), "timestamp": stamp, "version": version}],
     )
+    _sync_cron_after_commit(name)
+    return pipeline
 
 
 def update_pipeline(descriptor: dict[str, Any]) -> Pipeline:
@@ -113,6 +125,7 @@ def update_pipeline(descriptor: dict[str, Any]) -> Pipeline:
             entry = {"user": audit_user(), "timestamp": stamp, "version": pipeline.version}
             pipeline.audit_trail = [entry, *pipeline.audit_trail]
             pipeline.save()
+            _sync_cron_after_commit(name)
     return pipeline
 
 
@@ -126,6 +139,7 @@ def delete_pipeline(name: str) -> str:
     running = [j for j in candidates if "stored" in (j.types or [])]
     stopped = sum(1 for job in running if stop_job(job.job_id, "pipeline has been deleted"))
     pipeline.delete()
+    _sync_cron_after_commit(name)
     message = f"pipeline {name} successfully deleted from store"
     if running:
         message += f", stopped related running pipelines {stopped}/{len(running)}"
@@ -228,7 +242,7 @@ def submit_job(
             audit_trail=[{"timestamp": stamp, "user": audit_user(), "action": "run"}],
         )
         transaction.on_commit(lambda: _enqueue_start(job_id, job.priority))
-        events.status_changed(job_id, JobStatus.PENDING)
+        events.status_changed(job, JobStatus.PENDING)
     return job
 
 
@@ -290,9 +304,9 @@ def start_job(job_id: str) -> None:
         )
         if not changed:
             return  # redelivered, stopped while queued, or unknown
-        events.status_changed(job_id, JobStatus.ACTIVE)
         job = Job.objects.select_for_update().get(job_id=job_id)
-        graph = dag.build_graph(job.pipeline)
+        events.status_changed(job, JobStatus.ACTIVE)
+        graph = job_graph(job)
         levels = graph.levels()
         versions = _current_versions({n.get("algorithmName", "") for n in graph.nodes.values()})
         JobNode.objects.bulk_create(
@@ -312,6 +326,19 @@ def start_job(job_id: str) -> None:
         _dispatch_ready(job, graph)
 
 
+_graphs: dict[str, dag.Graph] = {}
+
+
+def job_graph(job: Job) -> dag.Graph:
+    """A job's graph, built once per process: the executed pipeline never changes."""
+    graph = _graphs.get(job.job_id)
+    if graph is None:
+        if len(_graphs) > 512:
+            _graphs.clear()
+        graph = _graphs[job.job_id] = dag.build_graph(job.pipeline)
+    return graph
+
+
 def _current_versions(names: set[str]) -> dict[str, str]:
     from algorithms.models import Algorithm
 
@@ -324,8 +351,8 @@ def _node_output(node: JobNode) -> dict[str, Any]:
 
 def _dispatch_ready(job: Job, graph: dag.Graph) -> None:
     """Dispatch every node whose parents are all final. Runs inside the job's lock."""
+    nodes = {n.node_name: n for n in JobNode.objects.filter(job=job)}
     while True:
-        nodes = {n.node_name: n for n in JobNode.objects.filter(job=job)}
         ready = [
             n
             for n in nodes.values()
@@ -336,11 +363,14 @@ def _dispatch_ready(job: Job, graph: dag.Graph) -> None:
             break
         skipped_any = False
         for node in ready:
-            if _dispatch_node(job, graph, node, nodes):
-                skipped_any = True
+            skipped = _dispatch_node(job, graph, node, nodes)
+            skipped_any = skipped_any or skipped
+            node.status = NodeStatus.SKIPPED if skipped else NodeStatus.ACTIVE
+            if skipped:
+                node.output = {"kind": "skipped"}
         if not skipped_any:
             break
-    if all(n.status in FINAL_NODE_STATUSES for n in JobNode.objects.filter(job=job)):
+    if all(n.status in FINAL_NODE_STATUSES for n in nodes.values()):
         _finish_job(job, graph)
 
 
@@ -425,19 +455,18 @@ def _send_tasks(job_id: str, node_pk: int, spec: dict[str, Any], total: int, bat
 
     queue = algorithm_queue(spec["algorithmName"])
     priority = int(spec["priority"])
-    callback = node_finished.si(job_id, spec["nodeName"])
-    if batch:
-        header = [
-            run_items.si(spec, indices).set(queue=queue, priority=priority)
-            for indices in chunk_indices(total)
-        ]
+    chunks = chunk_indices(total) if batch else [[0]]
+    if len(chunks) == 1:
+        # One message: the worker that runs it also finishes the node, in process. No
+        # chord bookkeeping, no result to store, no hop through the engine queue.
+        message = run_items.si({**spec, "inlineFinish": True}, chunks[0])
+        ids_ = [message.apply_async(queue=queue, priority=priority, ignore_result=True).id]
+    else:
+        header = [run_items.si(spec, indices).set(queue=queue, priority=priority) for indices in chunks]
+        callback = node_finished.si(job_id, spec["nodeName"])
         body = callback.on_error(node_failed_unexpectedly.si(job_id, spec["nodeName"]))
         result = chord(header)(body)
         ids_ = [r.id for r in (result.parent.results if result.parent else [])]
-    else:
-        sig = run_items.si(spec, [0]).set(queue=queue, priority=priority, link=callback)
-        sig.set(link_error=node_failed_unexpectedly.si(job_id, spec["nodeName"]))
-        ids_ = [sig.apply_async().id]
     JobNode.objects.filter(pk=node_pk).update(celery_ids=ids_)
     poke_executor(spec["algorithmName"])
 
@@ -451,20 +480,25 @@ def node_finished(job_id: str, node_name: str) -> None:
         node = JobNode.objects.filter(job=job, node_name=node_name).first()
         if node is None or node.status != NodeStatus.ACTIVE:
             return
-        graph = dag.build_graph(job.pipeline)
-        counts = dict(
-            Task.objects.filter(job=job, node_name=node_name)
-            .values_list("status")
-            .annotate(n=Count("id"))
-            .values_list("status", "n")
-        )
-        succeed = counts.get(TaskStatus.SUCCEED, 0)
-        failed_rows = list(
-            Task.objects.filter(job=job, node_name=node_name)
-            .exclude(status=TaskStatus.SUCCEED)
-            .order_by("end_time", "batch_index")
-            .values_list("batch_index", "error", "status")
-        )
+        graph = job_graph(job)
+        tasks = Task.objects.filter(job=job, node_name=node_name)
+        if node.is_batch:
+            counts = dict(tasks.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+            succeed = counts.get(TaskStatus.SUCCEED, 0)
+            failed_rows = (
+                list(
+                    tasks.exclude(status=TaskStatus.SUCCEED)
+                    .order_by("end_time", "batch_index")
+                    .values_list("batch_index", "error", "status")
+                )
+                if sum(counts.values()) > succeed
+                else []
+            )
+        else:
+            row = tasks.values_list("batch_index", "error", "status", "result").first()
+            succeed = 1 if row and row[2] == TaskStatus.SUCCEED else 0
+            failed_rows = [row[:3]] if row and not succeed else []
+            single_result = row[3] if row and succeed else None
         missing = node.total - succeed - len(failed_rows)
         if missing > 0:
             # A chunk ended without recording some items (a worker lost them): they failed.
@@ -487,7 +521,7 @@ def node_finished(job_id: str, node_name: str) -> None:
             )
             _fail_job(job, error, node_name)
             return
-        output = _output_of(job, node, succeed, failed_rows)
+        output = _output_of(job, node, failed_rows, None if node.is_batch else single_result)
         JobNode.objects.filter(pk=node.pk, status=NodeStatus.ACTIVE).update(
             status=NodeStatus.SUCCEED, succeed=succeed, failed=failed, output=output, end_time=stamp
         )
@@ -518,7 +552,7 @@ def _fatal_error(
 
 
 def _output_of(
-    job: Job, node: JobNode, succeed: int, failed_rows: list[tuple[int, str | None, str]]
+    job: Job, node: JobNode, failed_rows: list[tuple[int, str | None, str]], result: dict[str, Any] | None
 ) -> dict[str, Any]:
     if node.is_batch:
         return {
@@ -529,8 +563,7 @@ def _output_of(
             "count": node.total,
             "failed": sorted(i for i, _, _ in failed_rows),
         }
-    task = Task.objects.filter(job=job, node_name=node.node_name, batch_index=0).first()
-    result = (task.result if task else None) or {}
+    result = result or {}
     return {
         "kind": "single",
         "status": "succeed",
@@ -592,7 +625,7 @@ def _fail_job(job: Job, error: str, node_name: str | None) -> None:
     if changed:
         _freeze_status(job.job_id)
         _stop_running_nodes(job)
-        events.status_changed(job.job_id, JobStatus.FAILED, "error")
+        events.status_changed(job, JobStatus.FAILED, "error")
         events.finished(job.job_id)
 
 
@@ -618,7 +651,7 @@ def _finish_job(job: Job, graph: dag.Graph) -> None:
         _freeze_status(job.job_id)
         job_id = job.job_id
         transaction.on_commit(lambda: rc.clear_active(job_id))
-        events.status_changed(job_id, JobStatus.COMPLETED)
+        events.status_changed(job, JobStatus.COMPLETED)
         events.finished(job_id)
 
 
@@ -684,7 +717,7 @@ def stop_job(job_id: str, reason: str = "stopped due to request") -> bool:
             return False
         _freeze_status(job_id)
         _stop_running_nodes(job)
-        events.status_changed(job_id, JobStatus.STOPPED)
+        events.status_changed(job, JobStatus.STOPPED)
         events.finished(job_id)
     return True
 
