@@ -82,6 +82,39 @@ def register_starting(algorithm_name: str, worker_id: str, pid: int) -> None:
     rc.client().hset(rc.WORKERS_KEY, worker_id, json.dumps(record))
 
 
+def recover_lost_chunk(worker_id: str) -> None:
+    """A worker died while running a chunk: put the very same message back at the head of
+    its queue (kombu's restore of an unacked message), so its chord still completes.
+
+    The node's retry policy decides what the next delivery does: with `Never`, or once
+    the chunk's workers died more than `limit` times, its items are recorded as crashed
+    instead of being run again (HKube's CrashLoopBackOff)."""
+    client = rc.client()
+    raw = client.hget(rc.INFLIGHT_KEY, worker_id)
+    if not raw:
+        return
+    inflight = json.loads(raw)
+    key, node = inflight["chunk"], inflight.get("nodeName", "")
+    retry = inflight.get("retry") or {}
+    policy, limit = retry.get("policy", "OnCrash"), int(retry.get("limit", 3))
+    attempts = int(client.incr(rc.ATTEMPTS_PREFIX + key))
+    client.expire(rc.ATTEMPTS_PREFIX + key, 7 * 24 * 3600)
+    if policy in ("Never", "OnError"):
+        message = f"algorithm worker crashed while running node {node} (retry policy {policy})"
+        client.set(rc.CRASHLOOP_PREFIX + key, message, ex=7 * 24 * 3600)
+    elif attempts > limit:
+        message = f"node {node} is in CrashLoopBackOff, attempts: {limit}/{limit}"
+        client.set(rc.CRASHLOOP_PREFIX + key, message, ex=7 * 24 * 3600)
+    else:
+        log.warning("node %s: worker %s died, running its chunk again (attempt %d/%d)", node, worker_id,
+                    attempts, limit)  # fmt: skip
+    from hkube_site.celery import app
+
+    with app.connection_for_write() as connection:
+        connection.default_channel.qos.restore_by_tag(inflight["deliveryTag"])
+    client.hdel(rc.INFLIGHT_KEY, worker_id)
+
+
 def reconcile() -> dict[str, Any]:
     client = rc.client()
     if not client.set(rc.EXECUTOR_LOCK, "1", nx=True, px=20_000):
@@ -102,6 +135,7 @@ def _reconcile() -> dict[str, Any]:
         grace = START_GRACE if now - worker.started < START_GRACE else HEARTBEAT_GRACE
         if now - worker.seen > grace or not launch.alive(worker.id, worker.pid):
             log.warning("worker %s of %s is gone", worker.id, worker.algorithm)
+            recover_lost_chunk(worker.id)
             rc.client().hdel(rc.WORKERS_KEY, worker.id)
             continue
         workers.append(worker)

@@ -47,8 +47,13 @@ def run_items(self: Any, spec: dict[str, Any], indices: list[int]) -> dict[str, 
     must always reach its callback. A node sent as one message is finished right here."""
     from algorithms.worker import execute_chunk
 
-    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
-    summary = execute_chunk(runner(), spec, indices, redelivered=redelivered)
+    delivery = self.request.delivery_info or {}
+    # kombu keeps the delivery tag in the message properties; with it, the executor can
+    # put this very message back if the worker dies (executor.recover_lost_chunk).
+    tag = (getattr(self.request, "properties", None) or {}).get("delivery_tag")
+    summary = execute_chunk(
+        runner(), spec, indices, redelivered=bool(delivery.get("redelivered")), delivery_tag=tag
+    )
     if spec.get("inlineFinish"):
         from pipelines import services
 

@@ -14,6 +14,9 @@ CONTROL_CHANNEL = "hkube:control"
 WORKERS_KEY = "hkube:workers"  # hash worker_id -> json
 STOPPED_PREFIX = "hkube:stopped:"  # key per stopped job, read by workers before each chunk
 ACTIVE_PREFIX = "hkube:active:"  # hash per job: node -> items in flight
+INFLIGHT_KEY = "hkube:inflight"  # hash worker_id -> the chunk it is running (for crash recovery)
+ATTEMPTS_PREFIX = "hkube:attempts:"  # per chunk: how many times a worker died running it
+CRASHLOOP_PREFIX = "hkube:crashloop:"  # per chunk: record its items as crashed instead of running
 RECONCILE_DEBOUNCE = "hkube:executor:poke"
 EXECUTOR_LOCK = "hkube:executor:lock"
 
@@ -46,6 +49,36 @@ def begin_chunk(job_id: str, node_name: str, count: int) -> bool:
     pipe.hincrby(ACTIVE_PREFIX + job_id, node_name, count)
     stopped, _ = pipe.execute()
     return bool(stopped)
+
+
+def chunk_key(job_id: str, node_name: str, first_index: int) -> str:
+    return f"{job_id}:{node_name}:{first_index}"
+
+
+def set_inflight(worker_id: str, record: dict[str, Any]) -> None:
+    client().hset(INFLIGHT_KEY, worker_id, json.dumps(record))
+
+
+def clear_inflight(worker_id: str) -> None:
+    client().hdel(INFLIGHT_KEY, worker_id)
+
+
+def crashloop_message(key: str) -> str | None:
+    raw = client().get(CRASHLOOP_PREFIX + key)
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+def claim_items(job_id: str, node_name: str, batch_indices: list[int]) -> list[int]:
+    """The items not claimed before (each streamed item is sent exactly once)."""
+    if not batch_indices:
+        return []
+    key = f"hkube:sent:{job_id}:{node_name}"
+    pipe = client().pipeline()
+    for index in batch_indices:
+        pipe.sadd(key, index)
+    pipe.expire(key, 7 * 24 * 3600)
+    added = pipe.execute()[:-1]
+    return [index for index, new in zip(batch_indices, added, strict=True) if new]
 
 
 def add_active(job_id: str, node_name: str, count: int) -> None:

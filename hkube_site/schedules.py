@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-RECONCILE_EVERY_SECONDS = 2
+# (name, task, queue, every seconds)
+SCHEDULES = [
+    ("hkube: reconcile algorithm workers", "algorithms.tasks.reconcile_workers", "control", 2),
+    # HKube's trigger-service reloads the stored pipelines' cron triggers every 15 s.
+    ("hkube: reconcile cron triggers", "pipelines.triggers.reconcile_crons", "events", 15),
+    # Job TTLs (HKube's gc-service checks every few minutes; expiry is approximate there too)
+    # and concurrency slots freed by jobs that ended.
+    ("hkube: expire jobs and release held jobs", "pipelines.tasks.expire_and_release", "engine", 5),
+]
 
 
 def ensure_schedules() -> None:
-    every, _ = IntervalSchedule.objects.get_or_create(
-        every=RECONCILE_EVERY_SECONDS, period=IntervalSchedule.SECONDS
-    )
-    PeriodicTask.objects.update_or_create(
-        name="hkube: reconcile algorithm workers",
-        defaults={
-            "interval": every,
-            "task": "algorithms.tasks.reconcile_workers",
-            "queue": "control",
-            "expires": None,
-            "enabled": True,
-        },
-    )
+    for name, task, queue, seconds in SCHEDULES:
+        every, _ = IntervalSchedule.objects.get_or_create(every=seconds, period=IntervalSchedule.SECONDS)
+        PeriodicTask.objects.update_or_create(
+            name=name,
+            defaults={"interval": every, "task": task, "queue": queue, "expires": None, "enabled": True},
+        )

@@ -180,6 +180,8 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "queue_order_strategy": "priority",
     "visibility_timeout": env_int("HKUBE_VISIBILITY_TIMEOUT", 3600),
 }
+# Task modules that are not named `tasks.py` (autodiscovery only finds those).
+CELERY_IMPORTS = ["pipelines.webhooks", "pipelines.triggers"]
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ROUTES = {
     "pipelines.tasks.*": {"queue": "engine"},

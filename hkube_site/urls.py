@@ -4,12 +4,18 @@ with and without a trailing slash, with no redirect."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 from django.urls import URLPattern, URLResolver, include, path, re_path
+from django.views.generic import RedirectView
+from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from algorithms.api import views as alg
 from hkube_site import api as info
+from pipelines.api import control_views as ctl
+from pipelines.api import graph_views
+from pipelines.api import hooks_views as hk
 from pipelines.api import views as exe
 
 NAME = r"(?P<name>[^/]+)"
@@ -30,6 +36,15 @@ api_v1: list[URLPattern | URLResolver] = [
     route(r"exec/stop", exe.ExecStop),
     route(r"exec/pipeline/list", exe.ExecPipelineList),
     route(rf"exec/pipelines/{JOB}", exe.ExecPipeline),
+    route(r"exec/algorithm", ctl.ExecAlgorithm),
+    route(r"exec/rerun", ctl.ExecRerun),
+    route(r"exec/caching", ctl.ExecCaching),
+    route(r"exec/pause", ctl.ExecPause),
+    route(r"exec/resume", ctl.ExecResume),
+    route(r"exec/jobs", ctl.ExecJobs),
+    route(rf"exec/auditTrail/{JOB}", ctl.ExecAuditTrail),
+    route(rf"exec/flowInput/{JOB}", ctl.ExecFlowInput),
+    route(r"exec/search", ctl.ExecSearch),
     route(r"store/pipelines", exe.StorePipelines),
     route(rf"store/pipelines/{NAME}", exe.StorePipeline),
     route(r"store/algorithms/apply", alg.ApplyAlgorithm),
@@ -43,12 +58,31 @@ api_v1: list[URLPattern | URLResolver] = [
     route(rf"builds/list/{NAME}", alg.BuildList),
     route(r"builds/stop", alg.BuildStop),
     route(r"builds/rerun", alg.BuildRerun),
+    route(rf"graph/raw/{JOB}", graph_views.GraphRaw),
+    route(rf"graph/parsed/{JOB}", graph_views.GraphParsed),
+    route(rf"exec/tree/{JOB}", hk.ExecTree),
+    route(rf"webhooks/status/{JOB}", hk.WebhookStatus),
+    route(rf"webhooks/results/{JOB}", hk.WebhookResults),
+    route(rf"webhooks/list/{JOB}", hk.WebhookList),
+    route(r"cron/start", hk.CronStart),
+    route(r"cron/stop", hk.CronStop),
+    route(r"cron/list", hk.CronList),
+    route(r"cron/results", hk.CronResults),
+    route(r"cron/status", hk.CronStatus),
+    route(r"pipelines/results", hk.PipelinesResults),
+    route(r"pipelines/status", hk.PipelinesStatus),
+    route(r"pipelines/triggers/tree", hk.PipelinesTriggersTree),
     route(r"storage/info", info.StorageInfo),
     route(r"status/version", info.SystemVersion),
     route(r"(?P<group>exec|store|builds|versions|storage|status|pipelines|cron|webhooks|graph)", info.Banner),
 ]
 
 urlpatterns: list[URLPattern | URLResolver] = [
+    path("", RedirectView.as_view(url="/jobs/", permanent=False)),
+    path("jobs", RedirectView.as_view(url="/jobs/", permanent=False)),
+    path("jobs/", include("pipelines.ui.urls")),
+    # The admin's CSS and JS (collected by `up`), served here since no web server fronts us.
+    re_path(r"^static/(?P<path>.*)$", serve, {"document_root": settings.STATIC_ROOT}),
     path("admin/", admin.site.urls),
     re_path(r"^api/?$", info.Versions.as_view()),
     path("api/v1/", include(api_v1)),

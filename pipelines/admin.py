@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from pipelines.models import Job, JobNode, Pipeline, Task
+from pipelines.models import Job, JobNode, Pipeline, Task, TriggerRun, WebhookDelivery
 
 
 @admin.register(Pipeline)
@@ -37,3 +37,17 @@ class TaskAdmin(admin.ModelAdmin[Task]):
     list_display = ("task_id", "job", "node_name", "batch_index", "status", "attempt", "worker")
     list_filter = ("status",)
     search_fields = ("task_id", "job__job_id", "node_name", "error")
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin[WebhookDelivery]):
+    list_display = ("job_id", "kind", "pipeline_status", "response_status", "http_status_code", "attempts")
+    list_filter = ("kind", "response_status")
+    search_fields = ("job_id", "url")
+
+
+@admin.register(TriggerRun)
+class TriggerRunAdmin(admin.ModelAdmin[TriggerRun]):
+    list_display = ("kind", "source", "pipeline_name", "job_id", "root_job_id", "error")
+    list_filter = ("kind",)
+    search_fields = ("source", "pipeline_name", "job_id", "root_job_id")

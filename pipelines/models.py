@@ -182,3 +182,82 @@ class Task(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job_id}/{self.node_name}#{self.batch_index} ({self.status})"
+
+
+class WebhookKind(models.TextChoices):
+    PROGRESS = "progress"
+    RESULT = "result"
+
+
+class WebhookDelivery(models.Model):
+    """The outcome of a job's progress or result webhook (`GET /webhooks/status|results/{jobId}`).
+
+    One row per (job, kind), rewritten by each attempt; the progress row keeps the latest
+    event (`event_timestamp`), so a late delivery of an older event never hides a newer one.
+    """
+
+    job_id = models.CharField(max_length=32)
+    kind = models.CharField(max_length=16, choices=WebhookKind.choices)
+    url = models.TextField()
+    pipeline_status = models.CharField(max_length=16)
+    status = models.CharField(max_length=16, default="completed")
+    response_status = models.CharField(max_length=16)  # succeed | failed
+    # The HTTP status, or None when no response came back (then `error_code`, e.g. ECONNREFUSED).
+    http_status_code = models.IntegerField(null=True, blank=True)
+    error_code = models.CharField(max_length=64, blank=True, default="")
+    http_status_message = models.TextField(blank=True, default="")
+    attempts = models.PositiveSmallIntegerField(default=1)
+    event_timestamp = models.BigIntegerField(default=0)
+    timestamp = models.BigIntegerField(default=now_ms)
+
+    class Meta:
+        ordering = ["job_id", "kind"]
+        constraints = [models.UniqueConstraint(fields=["job_id", "kind"], name="uniq_webhook_job_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.job_id} {self.kind} ({self.response_status})"
+
+    def as_api(self) -> dict[str, Any]:
+        code: int | str | None = self.http_status_code
+        if code is None:
+            code = self.error_code or None
+        return {
+            "jobId": self.job_id,
+            "url": self.url,
+            "pipelineStatus": self.pipeline_status,
+            "status": self.status,
+            "responseStatus": self.response_status,
+            "httpResponse": {"statusCode": code, "statusMessage": self.http_status_message},
+            "timestamp": self.timestamp,
+        }
+
+
+class TriggerKind(models.TextChoices):
+    PIPELINE = "pipeline"
+    CRON = "cron"
+
+
+class TriggerRun(models.Model):
+    """A job started by a trigger, claimed before the job is submitted so a redelivered
+    event or cron tick never starts it twice.
+
+    `source` is the finished parent job (pipeline triggers) or the beat message id (cron).
+    Pipeline-trigger rows are also HKube's triggers tree (`GET /exec/tree/{rootJobId}`).
+    """
+
+    kind = models.CharField(max_length=16, choices=TriggerKind.choices)
+    source = models.CharField(max_length=64)
+    pipeline_name = models.CharField(max_length=256)
+    job_id = models.CharField(max_length=32, null=True, blank=True)
+    root_job_id = models.CharField(max_length=32, null=True, blank=True, db_index=True)
+    error = models.TextField(null=True, blank=True)
+    created = models.BigIntegerField(default=now_ms)
+
+    class Meta:
+        ordering = ["created", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "source", "pipeline_name"], name="uniq_trigger_run")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.source} -> {self.pipeline_name} ({self.job_id or self.error})"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import time
 from collections import Counter
 from typing import Any
@@ -19,9 +20,10 @@ from django.db.models import Count
 
 from hkube_site import redis_client as rc
 from hkube_site.errors import AlreadyExists, InvalidData, Missing, NotFound
-from pipelines import events, schema
+from pipelines import events, scheduling, schema
 from pipelines.engine import dag, ids, planning
 from pipelines.engine import results as engine_results
+from pipelines.graph import unrecorded_states
 from pipelines.models import (
     FINAL_JOB_STATUSES,
     FINAL_NODE_STATUSES,
@@ -184,8 +186,14 @@ def submit_job(
     validate_nodes: bool = True,
     parent_job_id: str | None = None,
     root_job_id: str | None = None,
+    internal: bool = False,
 ) -> Job:
-    """Validate a pipeline, store its flowInput, create the job, and start it after commit."""
+    """Validate a pipeline, store its flowInput, create the job, and start it after commit.
+
+    `internal` callers (rerun, run-from-node) may carry `cachedOutputs`, the old job's
+    outputs of parents outside the re-run part; from users that key is dropped."""
+    if not internal:
+        descriptor = {k: v for k, v in descriptor.items() if k != "cachedOutputs"}
     user_pipeline = copy.deepcopy(descriptor)
     descriptor = schema.validate_pipeline(_strip_server_fields(copy.deepcopy(descriptor)), use_defaults=True)
     if not descriptor.get("nodes"):
@@ -196,6 +204,7 @@ def submit_job(
         raise InvalidData(exc.message) from exc
     _check_algorithms_exist(descriptor)
     _check_concurrency(descriptor)
+    held = scheduling.is_held(descriptor, descriptor["name"], descriptor.get("experimentName", "main"))
 
     job_id = ids.job_id()
     flow_input = descriptor.pop("flowInput", None)
@@ -223,6 +232,7 @@ def submit_job(
         "startTime": stamp,
         "types": types,
         "lastRunResult": _last_run_result(descriptor),
+        "maxExceeded": held,
     }
     with transaction.atomic():
         job = Job.objects.create(
@@ -240,13 +250,15 @@ def submit_job(
             start_time=stamp,
             status_timestamp=stamp,
             audit_trail=[{"timestamp": stamp, "user": audit_user(), "action": "run"}],
+            max_exceeded=held,
         )
-        transaction.on_commit(lambda: _enqueue_start(job_id, job.priority))
+        if not held:  # a held job starts when a slot frees (scheduling.release_held_jobs)
+            transaction.on_commit(lambda: enqueue_start(job_id, job.priority))
         events.status_changed(job, JobStatus.PENDING)
     return job
 
 
-def _enqueue_start(job_id: str, priority: int) -> None:
+def enqueue_start(job_id: str, priority: int) -> None:
     from pipelines.tasks import start_job as start_job_task
 
     start_job_task.apply_async((job_id,), priority=priority)
@@ -349,16 +361,43 @@ def _node_output(node: JobNode) -> dict[str, Any]:
     return node.output or {"kind": "skipped"}
 
 
+def any_parents(graph: dag.Graph, name: str) -> list[str]:
+    """Parents related to `name` only by wait-any (`*@P`): P's items drive `name`'s items."""
+    return [p for p in graph.parents(name) if set(graph.edge_types(p, name)) - {"input"} == {"waitAny"}]
+
+
+def _streaming_parents(graph: dag.Graph, node: JobNode, nodes: dict[str, JobNode]) -> list[str] | None:
+    """The `*@` batch parents a node may stream from now, or None if it must wait.
+
+    HKube's rule: item i of the node may start once item i of every `*@` parent ended and
+    every other parent is final. So the node starts streaming as soon as its other parents
+    are final and its `*@` parents are dispatched batches."""
+    streaming = [p for p in any_parents(graph, node.node_name) if nodes[p].is_batch]
+    if not streaming:
+        return None
+    for parent in graph.parents(node.node_name):
+        status = nodes[parent].status
+        if parent in streaming:
+            if status == NodeStatus.CREATING or status not in (NodeStatus.ACTIVE, *FINAL_NODE_STATUSES):
+                return None
+        elif status not in FINAL_NODE_STATUSES:
+            return None
+    return streaming
+
+
 def _dispatch_ready(job: Job, graph: dag.Graph) -> None:
-    """Dispatch every node whose parents are all final. Runs inside the job's lock."""
+    """Dispatch every node whose parents are all final, and start streaming the nodes
+    whose `*@` parents are running. Runs inside the job's lock."""
     nodes = {n.node_name: n for n in JobNode.objects.filter(job=job)}
     while True:
-        ready = [
-            n
-            for n in nodes.values()
-            if n.status == NodeStatus.CREATING
-            and all(nodes[p].status in FINAL_NODE_STATUSES for p in graph.parents(n.node_name))
-        ]
+        ready = []
+        for n in nodes.values():
+            if n.status != NodeStatus.CREATING:
+                continue
+            if all(
+                nodes[p].status in FINAL_NODE_STATUSES for p in graph.parents(n.node_name)
+            ) or _streaming_parents(graph, n, nodes):
+                ready.append(n)
         if not ready:
             break
         skipped_any = False
@@ -385,6 +424,15 @@ def _dispatch_node(job: Job, graph: dag.Graph, node: JobNode, nodes: dict[str, J
     """Send a node's tasks. Returns True when the node was skipped instead (0 items)."""
     descriptor = graph.nodes[node.node_name]
     outputs = {p: _node_output(nodes[p]) for p in graph.parents(node.node_name)}
+    # Parents outside a run-from-node cut: the old job's outputs (its storage paths, nothing copied).
+    for name, output in (job.pipeline.get("cachedOutputs") or {}).items():
+        outputs.setdefault(name, output)
+    streaming = [p for p in graph.parents(node.node_name) if nodes[p].status == NodeStatus.ACTIVE]
+    for parent in streaming:
+        # A running `*@` batch parent: its items are named by batchIndex; which of them
+        # failed is sent with each child item instead (see _dispatch_any_items).
+        outputs[parent] = {"kind": "batch", "status": "active", "jobId": job.job_id, "nodeName": parent,
+                           "count": nodes[parent].total, "failed": []}  # fmt: skip
     plan = planning.plan_node(descriptor, outputs=outputs, flow_input=_flow_input_ref(job), cluster=cluster())
     stamp = now_ms()
     # A wait-any node (`*@B`) has one item per item of B, numbered like B's items.
@@ -400,9 +448,85 @@ def _dispatch_node(job: Job, graph: dag.Graph, node: JobNode, nodes: dict[str, J
     changed = JobNode.objects.filter(pk=node.pk, status=NodeStatus.CREATING).update(
         status=NodeStatus.ACTIVE, is_batch=many, total=total, spec=spec, start_time=stamp
     )
-    if changed:
+    if changed and streaming:
+        node.spec, node.total = spec, total
+        _dispatch_any_items(job, graph, node, nodes, None)
+    elif changed:
         transaction.on_commit(lambda: _send_tasks(job.job_id, node.pk, spec, total, many))
     return False
+
+
+def _dispatch_any_items(
+    job: Job, graph: dag.Graph, node: JobNode, nodes: dict[str, JobNode], candidates: list[int] | None
+) -> None:
+    """Send the items of a streaming `*@` node whose parent items have all ended.
+
+    Each item is sent exactly once: a Redis set per node remembers what was sent, since
+    parents' items end in any order and a redelivered notification may repeat one."""
+    parents = any_parents(graph, node.node_name)
+    wanted = candidates if candidates is not None else list(range(1, node.total + 1))
+    wanted = [i for i in wanted if 1 <= i <= node.total]
+    if not wanted:
+        return
+    ended: dict[str, dict[int, str]] = {}
+    for parent in parents:
+        rows = Task.objects.filter(job=job, node_name=parent, batch_index__in=wanted).exclude(
+            status__in=(TaskStatus.PENDING, TaskStatus.ACTIVE, TaskStatus.STORING)
+        )
+        ended[parent] = dict(rows.values_list("batch_index", "status"))
+    ready: dict[int, list[str]] = {}
+    for index in wanted:
+        missing = []
+        for parent in parents:
+            parent_node = nodes[parent]
+            if index > parent_node.total:
+                missing.append(parent)  # a shorter parent has no item i: null
+            elif index in ended[parent]:
+                if ended[parent][index] != TaskStatus.SUCCEED:
+                    missing.append(parent)
+            elif parent_node.status == NodeStatus.SKIPPED:
+                missing.append(parent)
+            else:
+                break  # this parent's item i has not ended yet
+        else:
+            ready[index] = missing
+    fresh = rc.claim_items(job.job_id, node.node_name, list(ready))
+    if not fresh:
+        return
+    spec = {**(node.spec or {}), "missing": {str(i): ready[i] for i in fresh if ready[i]}}
+    job_id = job.job_id
+    transaction.on_commit(lambda: _send_items(job_id, spec, [i - 1 for i in fresh]))
+
+
+def _send_items(job_id: str, spec: dict[str, Any], indices: list[int]) -> None:
+    """Streamed items: small messages, each finishing the node if it was the last one."""
+    from algorithms.tasks import poke_executor, run_items
+    from hkube_site.queues import algorithm_queue
+
+    queue = algorithm_queue(spec["algorithmName"])
+    for start in range(0, len(indices), 50):
+        run_items.si({**spec, "inlineFinish": True}, indices[start : start + 50]).apply_async(
+            queue=queue, priority=int(spec["priority"]), ignore_result=True
+        )
+    poke_executor(spec["algorithmName"])
+
+
+def items_ended(job_id: str, node_name: str, batch_indices: list[int]) -> None:
+    """Items of a batch node ended: send the matching items of its streaming children."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(job_id=job_id).first()
+        if job is None or job.status != JobStatus.ACTIVE:
+            return
+        graph = job_graph(job)
+        nodes = {n.node_name: n for n in JobNode.objects.filter(job=job)}
+        for child in graph.children(node_name):
+            if node_name not in any_parents(graph, child):
+                continue
+            child_node = nodes[child]
+            if child_node.status == NodeStatus.ACTIVE and (child_node.spec or {}).get("mode") == "any":
+                _dispatch_any_items(job, graph, child_node, nodes, batch_indices)
+            elif child_node.status == NodeStatus.CREATING:
+                _dispatch_ready(job, graph)
 
 
 def _task_spec(
@@ -432,6 +556,8 @@ def _task_spec(
             "extraData": descriptor.get("extraData"),
         },
         "kind": job.pipeline.get("kind", "batch"),
+        # Children that stream from this node's items (`*@`): items are reported as they end.
+        "anyChildren": [c for c in graph.children(node.node_name) if node.node_name in any_parents(graph, c)],
         "parents": graph.parents(node.node_name),
         "childs": graph.children(node.node_name),
     }
@@ -482,6 +608,8 @@ def node_finished(job_id: str, node_name: str) -> None:
             return
         graph = job_graph(job)
         tasks = Task.objects.filter(job=job, node_name=node_name)
+        if (node.spec or {}).get("mode") == "any" and tasks.count() < node.total:
+            return  # items of a streaming node are still to come
         if node.is_batch:
             counts = dict(tasks.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
             succeed = counts.get(TaskStatus.SUCCEED, 0)
@@ -542,13 +670,43 @@ def _fatal_error(
     tolerance = int(options.get("batchTolerance", 80))
     total = node.total
     for seen, (_, err, _) in enumerate(failed_rows, start=1):
-        percent = round(seen / total * 100)
+        percent = js_round(seen / total * 100)
         if percent >= tolerance:
             return (
                 f"{seen}/{total} ({percent}%) failed tasks, batch tolerance is {tolerance}%, "
                 f"error: {err or 'task failed'}"
             )
     return None
+
+
+def js_round(value: float) -> int:
+    """Math.round: halves go up (Python's round() sends 4.5 to 4)."""
+    return math.floor(value + 0.5)
+
+
+def check_tolerance(job_id: str, node_name: str) -> None:
+    """Some items of a running batch failed: fail the job now if the failed share already
+    reached the tolerance, as HKube checks at each failure (not only when the batch ends)."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(job_id=job_id).first()
+        if job is None or job.status != JobStatus.ACTIVE:
+            return
+        node = JobNode.objects.filter(job=job, node_name=node_name, status=NodeStatus.ACTIVE).first()
+        if node is None or not node.is_batch:
+            return
+        failed_rows = list(
+            Task.objects.filter(job=job, node_name=node_name)
+            .exclude(status__in=(TaskStatus.SUCCEED, TaskStatus.STOPPED))
+            .order_by("end_time", "batch_index")
+            .values_list("batch_index", "error", "status")
+        )
+        error = _fatal_error(node, failed_rows, len(failed_rows), job.pipeline.get("options") or {})
+        if error is None:
+            return
+        JobNode.objects.filter(pk=node.pk).update(
+            status=NodeStatus.FAILED, failed=len(failed_rows), error=error, end_time=now_ms()
+        )
+        _fail_job(job, error, node_name)
 
 
 def _output_of(
@@ -627,6 +785,7 @@ def _fail_job(job: Job, error: str, node_name: str | None) -> None:
         _stop_running_nodes(job)
         events.status_changed(job, JobStatus.FAILED, "error")
         events.finished(job.job_id)
+        scheduling.job_ended(job)
 
 
 def _finish_job(job: Job, graph: dag.Graph) -> None:
@@ -653,6 +812,7 @@ def _finish_job(job: Job, graph: dag.Graph) -> None:
         transaction.on_commit(lambda: rc.clear_active(job_id))
         events.status_changed(job, JobStatus.COMPLETED)
         events.finished(job_id)
+        scheduling.job_ended(job)
 
 
 def assemble_results(job: Job, graph: dag.Graph) -> list[dict[str, Any]]:
@@ -719,6 +879,7 @@ def stop_job(job_id: str, reason: str = "stopped due to request") -> bool:
         _stop_running_nodes(job)
         events.status_changed(job, JobStatus.STOPPED)
         events.finished(job_id)
+        scheduling.job_ended(job)
     return True
 
 
@@ -788,16 +949,7 @@ def status_data(job: Job) -> dict[str, Any]:
         recorded = per_node.get(name, Counter())
         counts.update(recorded)
         remaining = node_total - sum(recorded.values())
-        if remaining <= 0:
-            continue
-        if node["status"] == NodeStatus.STOPPED:
-            counts["stopped"] += remaining
-            continue
-        running = min(remaining, active.get(name, 0)) if node["status"] == NodeStatus.ACTIVE else 0
-        if running:
-            counts["active"] += running
-        if remaining - running:
-            counts["creating"] += remaining - running
+        counts.update(unrecorded_states(node["status"], remaining, active.get(name, 0)))
     states = {k: v for k, v in counts.items() if v}
     progress, details = engine_results.progress(states, total or 1)
     return {"progress": progress, "states": states, "details": details}

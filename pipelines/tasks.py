@@ -35,3 +35,12 @@ def job_finished_event(job_id: str) -> None:
     from pipelines import hooks
 
     hooks.on_finished(job_id)
+
+
+@shared_task(name="pipelines.tasks.expire_and_release", ignore_result=True)
+def expire_and_release() -> None:
+    """Periodic: stop expired jobs (ttl, activeTtl) and start held jobs that have a slot."""
+    from pipelines import scheduling
+
+    scheduling.expire_jobs()
+    scheduling.release_held_jobs()

@@ -111,13 +111,13 @@ class Runner:
                 if batch_index in already_done:
                     continue
                 if job_id in self.stopped_jobs:
-                    records.append(_record(spec, batch_index, "stopped", self.worker_id, error="job stopped"))
+                    records.append(record(spec, batch_index, "stopped", self.worker_id, error="job stopped"))
                     continue
                 if session is None:
                     try:
                         session = self.session_for(spec["algorithmName"], spec.get("algorithmVersion", ""))
                     except AlgorithmUnavailable as exc:
-                        records.append(_record(spec, batch_index, "failed", self.worker_id, error=str(exc)))
+                        records.append(record(spec, batch_index, "failed", self.worker_id, error=str(exc)))
                         continue
                 records.append(self._run_item(session, spec, plan, index, batch_index))
                 if records[-1]["status"] == "crashed" or not session.alive:
@@ -141,7 +141,7 @@ class Runner:
             try:
                 payload = self._payload(session, spec, plan, index, batch_index, task_id)
             except Exception as exc:  # noqa: BLE001 - a bad reference fails this item only
-                return _record(
+                return record(
                     spec, batch_index, "failed", self.worker_id, error=f"input: {exc}", start=started
                 )
             ttl = float(spec.get("ttl") or 0) or None
@@ -150,8 +150,8 @@ class Runner:
                 try:
                     result = self._store(session, spec, task_id, outcome)
                 except Exception as exc:  # noqa: BLE001 - storing failed: the task failed
-                    return _record(spec, batch_index, "failed", self.worker_id, error=f"storing: {exc}")
-                return _record(
+                    return record(spec, batch_index, "failed", self.worker_id, error=f"storing: {exc}")
+                return record(
                     spec,
                     batch_index,
                     "succeed",
@@ -161,11 +161,11 @@ class Runner:
                     attempt=attempt,
                 )
             if outcome.status == "stopped":
-                return _record(
+                return record(
                     spec, batch_index, "stopped", self.worker_id, error="job stopped", start=started
                 )
             if outcome.status == "timeout":
-                return _record(
+                return record(
                     spec, batch_index, "failed", self.worker_id, error="Algorithm TTL expired", start=started
                 )
             message = (outcome.error or {}).get("message") or outcome.status
@@ -192,10 +192,10 @@ class Runner:
                     if retryable
                     else f"algorithm crashed (retry policy {policy}): {message}"
                 )
-                return _record(
+                return record(
                     spec, batch_index, "crashed", self.worker_id, error=error, start=started, attempt=attempt
                 )
-            return _record(
+            return record(
                 spec, batch_index, "failed", self.worker_id, error=message, start=started, attempt=attempt
             )
 
@@ -209,7 +209,12 @@ class Runner:
         task_id: str,
     ) -> dict[str, Any]:
         # A batch plan is addressed by position, a wait-any plan by the parent's batchIndex.
-        raw_input, storage_map = planning.expand_item(plan, batch_index if spec["mode"] == "any" else index)
+        if spec["mode"] == "any":
+            # `missing`: the `*@` parents whose item batch_index failed (their input is null).
+            missing = (spec.get("missing") or {}).get(str(batch_index), ())
+            raw_input, storage_map = planning.expand_item(plan, batch_index, missing=missing)
+        else:
+            raw_input, storage_map = planning.expand_item(plan, index)
         payload: dict[str, Any] = {
             "jobId": spec["jobId"],
             "taskId": task_id,
@@ -249,7 +254,7 @@ class Runner:
         return {"storageInfo": {"path": path, "size": size}, "metadata": metadata}
 
 
-def _record(
+def record(
     spec: dict[str, Any],
     batch_index: int,
     status: str,

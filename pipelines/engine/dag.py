@@ -194,7 +194,10 @@ def build_graph(
         raise DescriptorError("pipeline must have at least one node")
     _check_node_fields(nodes)
     names = {str(node.get("nodeName")) for node in nodes}
-    known_names = names | {str(node["origName"]) for node in nodes if node.get("origName")}
+    # Parents outside a run-from-node cut (`exec/caching`) come with their old outputs in
+    # `cachedOutputs`: referencing them is allowed, and adds no edge (they never run here).
+    cached = {str(name) for name in pipeline.get("cachedOutputs") or {}}
+    known_names = names | cached | {str(node["origName"]) for node in nodes if node.get("origName")}
     known_paths = (flow_input_metadata or {}).get("metadata") or {}
     graph = Graph()
     for node in nodes:

@@ -1,0 +1,279 @@
+"""A job's runtime graph (`graph/raw`, `graph/parsed`), built from its JobNode and Task rows.
+
+HKube's pipeline-driver keeps this document in Redis and rewrites it every few seconds;
+here it is computed on request, so it is never staler than the rows. The shape follows
+HKube's graph-store: one entry per node (a plain node carries its task's `taskId`, a batch
+node a `batch` of items and a `batchInfo`), and the edges with their relation types.
+One field is ours: every node also has `states` (items per status, the per-node share
+of `status.data.states`), which HKube's document lacks and the job page reads.
+
+Task rows are written in bulk when a chunk of items ends, so items of a running node may
+have no row yet. Those are counted as `unrecorded_states` says, the same split
+`status.data` makes: `active` up to the node's in-flight count in Redis, `creating` after.
+Which of them are the active ones is not recorded anywhere; the lowest batch indices are
+shown as active.
+
+A 10,000-item batch is listed whole by `graph/raw` (a few MB, built from tuples, not model
+instances). `graph/parsed` narrows to one node and slices; sorted by batchIndex (the
+default) it reads only the rows of the slice.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from django.db.models import Count, Q
+
+from hkube_site import redis_client as rc
+from hkube_site.errors import InvalidData, NotFound
+from pipelines.engine import dag, ids
+from pipelines.models import FINAL_JOB_STATUSES, Job, JobNode, JobStatus, NodeStatus, Task, now_ms
+
+# Item field -> Task column; the keys are what `sort` accepts.
+SORT_FIELDS = {
+    "batchIndex": "batch_index",
+    "taskId": "task_id",
+    "status": "status",
+    "error": "error",
+    "startTime": "start_time",
+    "endTime": "end_time",
+    "attempt": "attempt",
+}
+ITEM_COLUMNS = ("batch_index", "task_id", "status", "error", "start_time", "end_time", "attempt", "worker")
+Row = tuple[int, str, str, "str | None", "int | None", "int | None", int, str]
+
+IDLE_STATES = ("creating", "pending")
+COMPLETED_STATES = ("succeed", "failed")
+
+
+def unrecorded_states(node_status: str, remaining: int, in_flight: int) -> dict[str, int]:
+    """How a node's items without a Task row are counted (`status.data` and the graph).
+
+    `remaining` items have no row; `in_flight` is the node's count in Redis of items whose
+    chunk is running. A stopped node's missing items were stopped; only an active node's
+    can be running; the rest wait.
+    """
+    if remaining <= 0:
+        return {}
+    if node_status == NodeStatus.STOPPED:
+        return {"stopped": remaining}
+    running = min(remaining, in_flight) if node_status == NodeStatus.ACTIVE else 0
+    return {name: n for name, n in (("active", running), ("creating", remaining - running)) if n}
+
+
+@dataclass(frozen=True)
+class Window:
+    """`graph/parsed`'s `sort`, `order`, `from` and `to` over a batch's items."""
+
+    sort: str = "batchIndex"
+    order: Literal["asc", "desc"] = "asc"
+    start: int | None = None
+    stop: int | None = None
+
+    @classmethod
+    def from_query(cls, query: Any) -> Window:
+        sort = query.get("sort") or "batchIndex"
+        if sort not in SORT_FIELDS:
+            raise InvalidData(f"sort should be one of {', '.join(SORT_FIELDS)}, got {sort!r}")
+        order = query.get("order") or "asc"
+        if order not in ("asc", "desc"):
+            raise InvalidData("order should be equal to one of the allowed values (asc, desc)")
+        return cls(
+            sort=sort,
+            order="desc" if order == "desc" else "asc",
+            start=_int_param(query, "from"),
+            stop=_int_param(query, "to"),
+        )
+
+
+def _int_param(query: Any, name: str) -> int | None:
+    raw = query.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise InvalidData(f"{name} should be integer") from exc
+
+
+def graph_document(job: Job, *, node: str | None = None, window: Window | None = None) -> dict[str, Any]:
+    """The graph document; `node` narrows it to one node and its edges, `window` sorts and
+    slices batch items (HKube's `graph/parsed`). Raises `NotFound` for an unknown node."""
+    graph = dag.build_graph(job.pipeline)
+    if node is not None and node not in graph.nodes:
+        raise NotFound("node", node)
+    names = [name for name in graph.nodes if node is None or name == node]
+    rows = {
+        n.node_name: n
+        for n in JobNode.objects.filter(job=job, node_name__in=names).defer("spec", "output", "celery_ids")
+    }
+    levels = graph.levels() if len(rows) < len(names) else {}
+    recorded, errors = _recorded_counts(job, names)
+    running = any(r.status == NodeStatus.ACTIVE for r in rows.values())
+    in_flight = rc.active_counts(job.job_id) if running and job.status == JobStatus.ACTIVE else {}
+    single_tasks = _single_tasks(job, [n for n in names if n in rows and not rows[n].is_batch])
+    nodes = []
+    for name in names:
+        row = rows.get(name)
+        descriptor = graph.nodes[name]
+        status = row.status if row else _unstarted_status(job)
+        total = row.total if row and row.is_batch else 1
+        states = Counter(recorded.get(name, {}))
+        if status == NodeStatus.SKIPPED and not states:
+            states["skipped"] = max(1, total)  # a skipped node counts once, as in status.data
+        unrecorded = unrecorded_states(status, total - sum(states.values()), in_flight.get(name, 0))
+        states.update(unrecorded)
+        entry: dict[str, Any] = {
+            "nodeName": name,
+            "algorithmName": row.algorithm_name if row else descriptor.get("algorithmName", ""),
+            "algorithmVersion": row.algorithm_version if row else "",
+            "input": descriptor.get("input") or [],
+            "status": status,
+            "startTime": row.start_time if row else None,
+            "level": row.level if row else levels.get(name, 0),
+            "states": {k: v for k, v in states.items() if v},
+        }
+        if row and row.end_time is not None:
+            entry["endTime"] = row.end_time
+        if row and row.error:
+            entry["error"] = row.error
+        if row and row.is_batch:
+            entry["batch"] = _items(job, row, unrecorded, window)
+            entry["batchInfo"] = _batch_info(states, errors.get(name, 0), row.total)
+        else:
+            _add_single_task(entry, job, name, single_tasks.get(name))
+        nodes.append(entry)
+    edges = [
+        {"from": source, "to": target, "value": {"types": list(types)}}
+        for (source, target), types in graph.edges.items()
+        if node is None or node in (source, target)
+    ]
+    final = job.status in FINAL_JOB_STATUSES
+    timestamp = (job.end_time or job.status_timestamp) if final else now_ms()
+    return {"jobId": job.job_id, "timestamp": timestamp, "nodes": nodes, "edges": edges}
+
+
+def _unstarted_status(job: Job) -> str:
+    # No JobNode row: the job has not started yet, or ended (stopped, failed) before it did.
+    return NodeStatus.STOPPED if job.status in FINAL_JOB_STATUSES else NodeStatus.CREATING
+
+
+def _recorded_counts(job: Job, names: list[str]) -> tuple[dict[str, Counter[str]], dict[str, int]]:
+    """Per node: Task rows per status, and how many rows carry an error."""
+    rows = (
+        Task.objects.filter(job=job, node_name__in=names)
+        .values_list("node_name", "status")
+        .annotate(n=Count("id"), errors=Count("id", filter=Q(error__gt="")))
+        .values_list("node_name", "status", "n", "errors")
+    )
+    counts: dict[str, Counter[str]] = {}
+    errors: Counter[str] = Counter()
+    for name, status, n, with_error in rows:
+        counts.setdefault(name, Counter())[status] += n
+        errors[name] += with_error
+    return counts, dict(errors)
+
+
+def _batch_info(states: Counter[str], errors: int, total: int) -> dict[str, int]:
+    """HKube's batchInfo: idle (creating, pending), completed (succeed, failed), errors
+    (items with an error), running (everything else, stopped items included, as HKube counts)."""
+    idle = sum(states.get(s, 0) for s in IDLE_STATES)
+    completed = sum(states.get(s, 0) for s in COMPLETED_STATES)
+    return {
+        "idle": idle,
+        "completed": completed,
+        "errors": errors,
+        "running": max(0, total - idle - completed),
+        "total": total,
+    }
+
+
+def _single_tasks(job: Job, names: list[str]) -> dict[str, Row]:
+    if not names:
+        return {}
+    rows = Task.objects.filter(job=job, node_name__in=names, batch_index=0).values_list(
+        "node_name", *ITEM_COLUMNS
+    )
+    return {row[0]: row[1:] for row in rows}
+
+
+def _add_single_task(entry: dict[str, Any], job: Job, name: str, task: Row | None) -> None:
+    if task is None:
+        entry["taskId"] = ids.task_id(job.job_id, name, 0)
+        return
+    _, task_id, _, error, _, _, _, worker = task
+    entry["taskId"] = task_id
+    if error and "error" not in entry:
+        entry["error"] = error
+    if worker:
+        entry["podName"] = worker
+
+
+def _items(job: Job, node: JobNode, missing: dict[str, int], window: Window | None) -> list[dict[str, Any]]:
+    """A batch node's items, batchIndex 1..total, sorted and sliced by `window`; `missing`
+    counts the items without a row (`unrecorded_states`)."""
+    window = window or Window()
+    first, total = 1, node.total
+    tasks = Task.objects.filter(job=job, node_name=node.node_name)
+    # The lowest unrecorded indices are shown as the in-flight ones.
+    active: set[int] = set()
+    if missing.get("active"):
+        recorded = set(tasks.values_list("batch_index", flat=True))
+        for index in range(first, first + total):
+            if index not in recorded:
+                active.add(index)
+                if len(active) == missing["active"]:
+                    break
+    waiting = "stopped" if "stopped" in missing else "creating"
+
+    def placeholder(index: int) -> dict[str, Any]:
+        return {
+            "taskId": ids.task_id(job.job_id, node.node_name, index),
+            "batchIndex": index,
+            "status": "active" if index in active else waiting,
+            "startTime": None,
+            "endTime": None,
+            "attempt": 1,
+        }
+
+    if window.sort == "batchIndex":
+        # Only the rows of the slice are read.
+        indices = range(first, first + total)
+        if window.order == "desc":
+            indices = indices[::-1]
+        indices = indices[window.start : window.stop]
+        if not indices:
+            return []
+        low, high = min(indices[0], indices[-1]), max(indices[0], indices[-1])
+        rows = {r[0]: r for r in tasks.filter(batch_index__range=(low, high)).values_list(*ITEM_COLUMNS)}
+        return [_item(rows[i]) if i in rows else placeholder(i) for i in indices]
+    rows = {r[0]: r for r in tasks.values_list(*ITEM_COLUMNS)}
+    items = [_item(rows[i]) if i in rows else placeholder(i) for i in range(first, first + total)]
+    key = window.sort
+
+    # None sorts after every value ascending (before, descending), as lodash's orderBy does.
+    def sort_key(item: dict[str, Any]) -> tuple[bool, Any]:
+        value = item.get(key)
+        return (value is None, 0 if value is None else value)
+
+    items.sort(key=sort_key, reverse=window.order == "desc")
+    return items[window.start : window.stop]
+
+
+def _item(row: Row) -> dict[str, Any]:
+    batch_index, task_id, status, error, start, end, attempt, worker = row
+    item: dict[str, Any] = {
+        "taskId": task_id,
+        "batchIndex": batch_index,
+        "status": status,
+        "startTime": start,
+        "endTime": end,
+        "attempt": attempt,
+    }
+    if error:
+        item["error"] = error
+    if worker:
+        item["podName"] = worker
+    return item
