@@ -1,0 +1,113 @@
+"""Every state change of stored pipelines and jobs goes through this package.
+
+Status changes are compare-and-swap (`filter(status__in=old).update(...)`), and act only
+when a row changed, so a redelivered Celery message does nothing twice. Messages are
+published after commit (`transaction.on_commit`).
+"""
+
+from pipelines.services.common import (
+    RUNNING_STATUSES,
+    _graphs,
+    _strip_server_fields,
+    audit_user,
+    cluster,
+    job_graph,
+)
+from pipelines.services.driver import (
+    _current_versions,
+    _dispatch_any_items,
+    _dispatch_node,
+    _dispatch_ready,
+    _fatal_error,
+    _flow_input_ref,
+    _node_output,
+    _output_of,
+    _send_items,
+    _send_tasks,
+    _streaming_parents,
+    _task_spec,
+    any_parents,
+    check_tolerance,
+    chunk_indices,
+    items_ended,
+    js_round,
+    node_failed_unexpectedly,
+    node_finished,
+    start_job,
+)
+from pipelines.services.ending import (
+    _fail_job,
+    _finish_job,
+    _stop_running_nodes,
+    assemble_results,
+    stop_job,
+    stop_jobs,
+)
+from pipelines.services.status import _freeze_status, result_object, status_data, status_object
+from pipelines.services.stored import (
+    _check_algorithms_exist,
+    _sync_cron_after_commit,
+    _validate_stored,
+    delete_pipeline,
+    merge_stored,
+    store_pipeline,
+    update_pipeline,
+)
+from pipelines.services.submit import (
+    _check_concurrency,
+    _last_run_result,
+    enqueue_start,
+    load_flow_input,
+    submit_job,
+)
+
+__all__ = [
+    "RUNNING_STATUSES",
+    "_check_algorithms_exist",
+    "_check_concurrency",
+    "_current_versions",
+    "_dispatch_any_items",
+    "_dispatch_node",
+    "_dispatch_ready",
+    "_fail_job",
+    "_fatal_error",
+    "_finish_job",
+    "_flow_input_ref",
+    "_freeze_status",
+    "_graphs",
+    "_last_run_result",
+    "_node_output",
+    "_output_of",
+    "_send_items",
+    "_send_tasks",
+    "_stop_running_nodes",
+    "_streaming_parents",
+    "_strip_server_fields",
+    "_sync_cron_after_commit",
+    "_task_spec",
+    "_validate_stored",
+    "any_parents",
+    "assemble_results",
+    "audit_user",
+    "check_tolerance",
+    "chunk_indices",
+    "cluster",
+    "delete_pipeline",
+    "enqueue_start",
+    "items_ended",
+    "job_graph",
+    "js_round",
+    "load_flow_input",
+    "merge_stored",
+    "node_failed_unexpectedly",
+    "node_finished",
+    "result_object",
+    "start_job",
+    "status_data",
+    "status_object",
+    "stop_job",
+    "stop_jobs",
+    "store_pipeline",
+    "submit_job",
+    "update_pipeline",
+]

@@ -1,0 +1,146 @@
+"""Submitting jobs: validation, the flowInput to storage, the job row, start after commit."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from django.db import transaction
+
+from hkube_site.errors import InvalidData
+from pipelines import events, scheduling, schema
+from pipelines.engine import dag, ids
+from pipelines.models import (
+    FINAL_JOB_STATUSES,
+    Job,
+    JobStatus,
+    now_ms,
+)
+from pipelines.services.common import RUNNING_STATUSES, _strip_server_fields, audit_user, cluster
+from pipelines.services.stored import _check_algorithms_exist
+from storage import get_storage, paths
+
+
+def submit_job(
+    descriptor: dict[str, Any],
+    *,
+    types: list[str],
+    validate_nodes: bool = True,
+    parent_job_id: str | None = None,
+    root_job_id: str | None = None,
+    internal: bool = False,
+) -> Job:
+    """Validate a pipeline, store its flowInput, create the job, and start it after commit.
+
+    `internal` callers (rerun, run-from-node) may carry `cachedOutputs`, the old job's
+    outputs of parents outside the re-run part; from users that key is dropped."""
+    if not internal:
+        descriptor = {k: v for k, v in descriptor.items() if k != "cachedOutputs"}
+    user_pipeline = copy.deepcopy(descriptor)
+    descriptor = schema.validate_pipeline(_strip_server_fields(copy.deepcopy(descriptor)), use_defaults=True)
+    if not descriptor.get("nodes"):
+        raise InvalidData("pipeline must have at least one node")
+    try:
+        dag.build_graph(descriptor, check_flow_input=False)
+    except dag.DescriptorError as exc:
+        raise InvalidData(exc.message) from exc
+    _check_algorithms_exist(descriptor)
+    _check_concurrency(descriptor)
+    held = scheduling.is_held(descriptor, descriptor["name"], descriptor.get("experimentName", "main"))
+
+    job_id = ids.job_id()
+    flow_input = descriptor.pop("flowInput", None)
+    metadata: dict[str, Any] | None = descriptor.pop("flowInputMetadata", None)
+    if metadata is None:
+        metadata = {"metadata": {}}
+        if flow_input is not None:
+            flow_path = paths.flow_input(cluster(), job_id)
+            get_storage().put(flow_path, flow_input)
+            wanted = dag.flow_input_paths(descriptor)
+            metadata = {
+                "metadata": dag.flow_input_metadata(flow_input, wanted),
+                "storageInfo": {"path": flow_path},
+            }
+    try:
+        dag.build_graph(descriptor, flow_input_metadata=metadata, check_flow_input=validate_nodes)
+    except dag.DescriptorError as exc:
+        raise InvalidData(exc.message) from exc
+
+    stamp = now_ms()
+    executed = {
+        **descriptor,
+        "flowInput": None,
+        "flowInputMetadata": metadata,
+        "startTime": stamp,
+        "types": types,
+        "lastRunResult": _last_run_result(descriptor),
+        "maxExceeded": held,
+    }
+    with transaction.atomic():
+        job = Job.objects.create(
+            job_id=job_id,
+            pipeline_name=descriptor["name"],
+            experiment=descriptor.get("experimentName", "main"),
+            priority=descriptor.get("priority", 3),
+            pipeline=executed,
+            user_pipeline={**user_pipeline, "flowInput": None, "flowInputMetadata": metadata},
+            types=types,
+            tags=descriptor.get("tags") or [],
+            external_id=descriptor.get("externalId"),
+            parent_job_id=parent_job_id,
+            root_job_id=root_job_id,
+            start_time=stamp,
+            status_timestamp=stamp,
+            audit_trail=[{"timestamp": stamp, "user": audit_user(), "action": "run"}],
+            max_exceeded=held,
+        )
+        if not held:  # a held job starts when a slot frees (scheduling.release_held_jobs)
+            transaction.on_commit(lambda: enqueue_start(job_id, job.priority))
+        events.status_changed(job, JobStatus.PENDING)
+    return job
+
+
+def enqueue_start(job_id: str, priority: int) -> None:
+    from pipelines.tasks import start_job as start_job_task
+
+    start_job_task.apply_async((job_id,), priority=priority)
+
+
+def _check_concurrency(descriptor: dict[str, Any]) -> None:
+    limit = (descriptor.get("options") or {}).get("concurrentPipelines")
+    if not limit:
+        return
+    running = Job.objects.filter(
+        pipeline_name=descriptor["name"],
+        experiment=descriptor.get("experimentName", "main"),
+        status__in=RUNNING_STATUSES,
+    ).count()
+    if running >= limit["amount"] and limit.get("rejectOnFailure", True):
+        raise InvalidData(f"maximum number [{limit['amount']}] of concurrent pipelines has been reached")
+
+
+def _last_run_result(descriptor: dict[str, Any]) -> dict[str, Any] | None:
+    last = (
+        Job.objects.filter(
+            pipeline_name=descriptor["name"],
+            experiment=descriptor.get("experimentName", "main"),
+            status__in=FINAL_JOB_STATUSES,
+        )
+        .order_by("-start_time")
+        .values("status", "end_time", "start_time")
+        .first()
+    )
+    if not last or last["end_time"] is None:
+        return None
+    return {
+        "timestamp": last["end_time"],
+        "status": last["status"],
+        "timeTook": round((last["end_time"] - last["start_time"]) / 1000, 3),
+    }
+
+
+def load_flow_input(job: Job) -> Any:
+    storage_info = ((job.pipeline or {}).get("flowInputMetadata") or {}).get("storageInfo")
+    if not storage_info:
+        return None
+    return get_storage().get(storage_info["path"])
