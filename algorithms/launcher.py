@@ -11,11 +11,12 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from hkube_site.queues import algorithm_queue
+from algorithms.debug import worker_queue  # algorithm.<name>, or debug.<name> for a debug worker
 from pipelines.engine import ids
 
 
@@ -26,7 +27,7 @@ class Handle:
 
 
 class Launcher(Protocol):
-    def start(self, algorithm_name: str) -> Handle: ...
+    def start(self, algorithm_name: str, env: Mapping[str, str] | None = None) -> Handle: ...
     def stop(self, worker_id: str, pid: int) -> None: ...
     def alive(self, worker_id: str, pid: int) -> bool: ...
 
@@ -34,7 +35,7 @@ class Launcher(Protocol):
 def worker_command(algorithm_name: str, worker_id: str) -> list[str]:
     return [
         sys.executable, "-m", "celery", "-A", "hkube_site", "worker",
-        "-Q", algorithm_queue(algorithm_name), "-n", f"{worker_id}@%h",
+        "-Q", worker_queue(algorithm_name), "-n", f"{worker_id}@%h",
         "-P", "solo", "-c", "1", "--prefetch-multiplier", "1",
         "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "WARNING",
     ]  # fmt: skip
@@ -49,15 +50,18 @@ class LocalLauncher:
         # Popen objects of workers started by this process, so exits are reaped.
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 
-    def start(self, algorithm_name: str) -> Handle:
+    def start(self, algorithm_name: str, env: Mapping[str, str] | None = None) -> Handle:
+        """`env` is added to the worker's environment, which its algorithm process inherits
+        (the executor sets CUDA_VISIBLE_DEVICES there for the GPUs it assigned)."""
         worker_id = f"{algorithm_name}-{ids.uid(5)}"
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "HKUBE_WORKER_ID": worker_id, "HKUBE_WORKER_ALGORITHM": algorithm_name}
+        variables = {**os.environ, **(env or {}), "HKUBE_WORKER_ID": worker_id,
+                     "HKUBE_WORKER_ALGORITHM": algorithm_name}  # fmt: skip
         with open(self.log_dir / f"{worker_id}.log", "ab") as log_file:
             process = subprocess.Popen(
                 worker_command(algorithm_name, worker_id),
                 stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=env, cwd=self.base_dir, start_new_session=True,
+                env=variables, cwd=self.base_dir, start_new_session=True,
             )  # fmt: skip
         self._children[process.pid] = process
         return Handle(worker_id, process.pid)
@@ -84,4 +88,13 @@ class LocalLauncher:
             return False
         except PermissionError:
             return True
-        return True
+        return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """An exited worker not yet reaped by its parent (another process) still answers kill(0)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] == "Z"

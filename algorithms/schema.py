@@ -92,6 +92,8 @@ ALGORITHM_SCHEMA: dict[str, Any] = {
         "kind": {"type": "string"},
         "type": {"type": "string", "enum": list(ALGORITHM_TYPES), "default": "Image"},
         "entryPoint": {"type": ["string", "null"]},
+        # Which wrapper runs Python code: ours (default) or HKube's published one.
+        "wrapper": {"type": "string", "enum": ["builtin", "hkube", "hkube-python-wrapper"]},
         "baseImage": {"type": ["string", "null"]},
         "dependencyInstallCmd": {"type": ["string", "null"]},
         "gitRepository": {

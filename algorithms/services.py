@@ -15,9 +15,9 @@ from algorithms.models import Algorithm, AlgorithmVersion
 from builds.packaging import sha1_file
 from hkube_site.errors import ActionNotAllowed, AlreadyExists, InvalidData, NotFound
 from pipelines.engine import ids
-from pipelines.models import Job, Pipeline, now_ms
+from pipelines.models import Job, JobNode, Pipeline, now_ms
 
-BUILD_TRIGGERS = ("checksum", "env", "baseImage", "dependencyInstallCmd", "entryPoint")
+BUILD_TRIGGERS = ("checksum", "env", "baseImage", "dependencyInstallCmd", "entryPoint", "wrapper")
 RUNNING = ("pending", "active", "paused", "resumed")
 
 MSG_BUILD_FORCE = (1020, "a build was triggered due to force flag. {follow}")
@@ -157,7 +157,10 @@ def apply_algorithm(
     payload = {k: v for k, v in payload.items() if k not in ("version", "created", "modified", "auditTrail")}
     name = str(payload["name"])
     existing = Algorithm.objects.filter(name=name).first()
-    old = dict(existing.descriptor) if existing else {}
+    # The stored descriptor also holds state, not settings: the current version's id (a new
+    # version must get its own) and error 901 (a build that is not current yet).
+    stored = existing.descriptor if existing else {}
+    old = {k: v for k, v in stored.items() if k not in ("version", "errors")}
     merged = {**old, **payload}
     merged = {k: v for k, v in merged.items() if v is not None}
     new_type = (
@@ -323,7 +326,30 @@ def delete_version(name: str, version: str) -> int:
     if found is None:
         raise NotFound("version", version)
     found.delete()
+    _remove_unused_code(found)
     return 1
+
+
+def _remove_unused_code(deleted: AlgorithmVersion) -> None:
+    """Remove a build's folder (code + env) with the last version that runs it.
+
+    Versions made without a build (a settings change) share their build's folder, so it
+    goes only when no version names it any more, and stays while a running job was started
+    on the deleted version (its workers may still need to start it).
+    """
+    if not deleted.code_path:
+        return
+    siblings = AlgorithmVersion.objects.filter(algorithm_name=deleted.algorithm_name)
+    if siblings.filter(code_path=deleted.code_path).exists():
+        return
+    if JobNode.objects.filter(
+        algorithm_name=deleted.algorithm_name, algorithm_version=deleted.version, job__status__in=RUNNING
+    ).exists():
+        return
+    folder = Path(deleted.code_path).parent
+    # Only a folder of this algorithm's own: <algorithms dir>/<name>/<version>.
+    if folder.parent.resolve() == (Path(settings.HKUBE_ALGORITHMS_DIR) / deleted.algorithm_name).resolve():
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def version_dir(name: str, version: str) -> Path:

@@ -103,6 +103,8 @@ def _heartbeat_loop(stop: threading.Event) -> None:
 
 
 def _control_loop(stop: threading.Event) -> None:
+    from algorithms.runtime import code_api
+
     while not stop.is_set():
         try:
             pubsub = rc.client().pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
@@ -114,6 +116,8 @@ def _control_loop(stop: threading.Event) -> None:
                 data = json.loads(message["data"])
                 if "stop" in data:
                     runner().on_stop(str(data["stop"]))
+                elif "finished" in data:  # a sub-pipeline's parent task may be waiting here
+                    code_api.job_finished(str(data["finished"]))
         except Exception as exc:  # noqa: BLE001 - reconnect after a Redis hiccup
             log.warning("control channel: %s; reconnecting", exc)
             stop.wait(1.0)

@@ -12,11 +12,12 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 
 from algorithms import services as algorithm_services
 from algorithms.models import Algorithm, AlgorithmVersion
@@ -89,6 +90,26 @@ class _LogWriter:
 
 
 def run_build(build_id: str) -> None:
+    from builds import environments
+
+    # A stop (stop_build) kills the running step (pip, npm, javac) within half a second.
+    with environments.stop_when(_stop_check(build_id)):
+        _run_build(build_id)
+
+
+def _stop_check(build_id: str) -> Callable[[], bool]:
+    def check() -> bool:
+        # Called from the build step's watcher thread: its connection is its own, and is
+        # closed each time so no thread leaves one open behind it.
+        try:
+            return _stopped(build_id)
+        finally:
+            connection.close()
+
+    return check
+
+
+def _run_build(build_id: str) -> None:
     from builds import environments, packaging
 
     changed = Build.objects.filter(build_id=build_id, status=BuildStatus.PENDING).update(
@@ -119,15 +140,33 @@ def run_build(build_id: str) -> None:
                 log=writer,
                 pip_cache_dir=Path(settings.HKUBE_HOME) / "cache" / "pip",
                 install_cmd=descriptor.get("dependencyInstallCmd"),
+                wrapper=descriptor.get("wrapper"),
             )
         elif build.env == "nodejs":
-            environments.build_nodejs_env(code_dir, env_dir, log=writer)
+            environments.build_nodejs_env(
+                code_dir,
+                env_dir,
+                log=writer,
+                install_cmd=descriptor.get("dependencyInstallCmd"),
+                wrapper=descriptor.get("wrapper"),
+            )
+        elif build.env == "java":
+            from builds import java
+
+            java.build_java_env(
+                code_dir,
+                env_dir,
+                log=writer,
+                cache_dir=Path(settings.HKUBE_HOME) / "cache" / "java",
+                install_cmd=descriptor.get("dependencyInstallCmd"),
+                entry_point=descriptor.get("entryPoint"),
+            )
         else:
             raise environments.BuildError(f"env {build.env} cannot be built on this machine yet")
         if _stopped(build_id):
             raise _Stopped()
         writer("build completed")
-    except _Stopped:
+    except (_Stopped, environments.BuildStopped):
         shutil.rmtree(target, ignore_errors=True)
         writer("build stopped")
         Build.objects.filter(build_id=build_id).update(log=writer.text, end_time=now_ms())

@@ -211,8 +211,22 @@ HKUBE_MAX_UNPACKED_BYTES = env_int("HKUBE_MAX_UNPACKED_BYTES", 2 * 1024 * 1024 *
 HKUBE_CHUNK_SIZE = env_int("HKUBE_CHUNK_SIZE", 0)  # 0 = chosen from the batch size
 # Executor: how many algorithm workers may run on this machine, and the cpu/mem budget.
 HKUBE_MAX_WORKERS = env_int("HKUBE_MAX_WORKERS", 2 * (os.cpu_count() or 2))
-HKUBE_CPU_BUDGET = env_float("HKUBE_CPU_BUDGET", float(os.cpu_count() or 2))
+# 0 or unset: the machine's (cores from the cgroup quota or cpu count, /proc/meminfo
+# MemTotal or the cgroup limit, GPUs from nvidia-smi); see algorithms/resources.py.
+HKUBE_CPU_BUDGET = env_float("HKUBE_CPU_BUDGET", 0.0)
+HKUBE_MEM_BUDGET = env_str("HKUBE_MEM_BUDGET", "")  # a Kubernetes quantity: 8Gi, 512Mi
+HKUBE_GPU_BUDGET = env_int("HKUBE_GPU_BUDGET", -1)  # -1: the GPUs nvidia-smi lists
+HKUBE_GPUS = [g.strip() for g in env_str("HKUBE_GPUS", "").split(",") if g.strip()]  # device ids: "0,1"
 HKUBE_WORKER_IDLE_SECONDS = env_int("HKUBE_WORKER_IDLE_SECONDS", 600)
+# A node waiting for a worker its algorithm cannot get shows `failedScheduling` after this
+# long (HKube: 60 s); a request that can never fit fails the node at once.
+HKUBE_SCHEDULING_WARNING_SECONDS = env_float("HKUBE_SCHEDULING_WARNING_SECONDS", 5.0)
+# Kill an algorithm process group whose resident memory passes `mem` x this ratio; 0 turns
+# the limit off. (HKube's pod limit is 2 x (mem + reservedMemory) unless USE_RESOURCE_LIMITS.)
+HKUBE_MEMORY_LIMIT_RATIO = env_float("HKUBE_MEMORY_LIMIT_RATIO", 2.0)
+# Debug nodes (algorithms/debug.py): where a debug worker listens, and the host put in its URL.
+HKUBE_DEBUG_HOST = env_str("HKUBE_DEBUG_HOST", "127.0.0.1")  # 0.0.0.0 to reach it from another machine
+HKUBE_DEBUG_URL_HOST = env_str("HKUBE_DEBUG_URL_HOST", "")  # default: the listening host
 HKUBE_AUDIT_USER = env_str("KC_DEFAULT_USER_AUDITING_NAME", "defaultUser")
 
 LOGGING = {

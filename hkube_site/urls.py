@@ -14,7 +14,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from algorithms.api import views as alg
 from hkube_site import api as info
 from pipelines.api import control_views as ctl
-from pipelines.api import graph_views
+from pipelines.api import graph_views, logs_views, storage_views
 from pipelines.api import hooks_views as hk
 from pipelines.api import views as exe
 
@@ -45,6 +45,9 @@ api_v1: list[URLPattern | URLResolver] = [
     route(rf"exec/auditTrail/{JOB}", ctl.ExecAuditTrail),
     route(rf"exec/flowInput/{JOB}", ctl.ExecFlowInput),
     route(r"exec/search", ctl.ExecSearch),
+    route(rf"exec/logs/{JOB}", logs_views.ExecLogs),
+    route(rf"exec/debug/{JOB}", logs_views.ExecDebug),
+    route(rf"debug/{NAME}", logs_views.DebugAlgorithm),
     route(r"store/pipelines", exe.StorePipelines),
     route(rf"store/pipelines/{NAME}", exe.StorePipeline),
     route(r"store/algorithms/apply", alg.ApplyAlgorithm),
@@ -73,6 +76,12 @@ api_v1: list[URLPattern | URLResolver] = [
     route(r"pipelines/status", hk.PipelinesStatus),
     route(r"pipelines/triggers/tree", hk.PipelinesTriggersTree),
     route(r"storage/info", info.StorageInfo),
+    route(r"storage/values/(?P<path>.+?)", storage_views.StorageValue),
+    route(r"storage/stream/custom/(?P<path>.+?)", storage_views.StorageStreamCustom),
+    route(r"storage/stream/(?P<path>.+?)", storage_views.StorageStream),
+    route(rf"storage/download/pipeline/result/{JOB}", storage_views.StorageDownloadResults),
+    route(r"storage/download/custom/(?P<path>.+?)", storage_views.StorageDownloadCustom),
+    route(r"storage/download/(?P<path>.+?)", storage_views.StorageDownload),
     route(r"status/version", info.SystemVersion),
     route(r"(?P<group>exec|store|builds|versions|storage|status|pipelines|cron|webhooks|graph)", info.Banner),
 ]

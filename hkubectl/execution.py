@@ -143,10 +143,16 @@ def logs(
     ctx: typer.Context,
     job_id: JobIdArgument,
     node: Annotated[str | None, typer.Option("--node", "--nodeName", help="Only this node's logs.")] = None,
+    batch_index: Annotated[
+        int | None, typer.Option("--batchIndex", "--batch-index", help="Only this batch item's log.")
+    ] = None,
+    task: Annotated[str | None, typer.Option("--taskId", "--task-id", help="Only this task's log.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", help="The last lines of each task.")] = None,
 ) -> None:
-    """Show a job's logs."""
+    """Show what a job's algorithms printed, task by task."""
     state = get_state(ctx)
-    params = {"nodeName": node} if node else None
+    wanted = {"nodeName": node, "batchIndex": batch_index, "taskId": task, "limit": limit}
+    params = {k: str(v) for k, v in wanted.items() if v is not None} or None
     answer = state.client.get(f"exec/logs/{segment(job_id)}", params=params)
     if state.as_json:
         output.emit(answer, as_json=True)
@@ -156,8 +162,31 @@ def logs(
         output.emit(answer, as_json=False)
         return
     for entry in entries:
-        if isinstance(entry, dict) and "message" in entry:
+        if isinstance(entry, dict) and isinstance(entry.get("lines"), list):
+            _print_task_log(entry)
+        elif isinstance(entry, dict) and "message" in entry:
             prefix = " ".join(str(entry[k]) for k in ("nodeName", "level") if entry.get(k))
             output.plain(f"{prefix}: {entry['message']}" if prefix else str(entry["message"]))
         else:
             output.plain(entry if isinstance(entry, str) else output.to_yaml(entry).rstrip())
+    total = answer.get("total") if isinstance(answer, dict) else None
+    if isinstance(total, int) and total > len(entries):
+        output.warn(
+            f"{total - len(entries)} more tasks have logs: narrow down with --node, --batchIndex or --taskId"
+        )
+
+
+def _print_task_log(entry: dict[str, Any]) -> None:
+    """``==> node #batchIndex (taskId)`` then ``[stream] message`` per line (the API's shape)."""
+    output.plain(
+        f"==> {entry.get('nodeName')} #{entry.get('batchIndex')} ({entry.get('taskId')})", style="bold"
+    )
+    if entry.get("truncated"):
+        output.plain(f"[{entry['truncated']} earlier lines not shown]", style="yellow")
+    for line in entry["lines"]:
+        if not isinstance(line, dict):
+            output.plain(str(line))
+            continue
+        stream = str(line.get("stream", ""))
+        tag = f"{stream}, idle" if line.get("idle") else stream
+        output.plain(f"[{tag}] {line.get('message', '')}", style="red" if stream == "stderr" else None)

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.utils.html import format_html, format_html_join
 
 from pipelines.models import Job, JobNode, Pipeline, Task, TriggerRun, WebhookDelivery
 
@@ -37,6 +38,27 @@ class TaskAdmin(admin.ModelAdmin[Task]):
     list_display = ("task_id", "job", "node_name", "batch_index", "status", "attempt", "worker")
     list_filter = ("status",)
     search_fields = ("task_id", "job__job_id", "node_name", "error")
+    readonly_fields = ("algorithm_log",)
+
+    @admin.display(description="algorithm log")
+    def algorithm_log(self, task: Task) -> str:
+        """What the algorithm printed during this task (pipelines/logs.py), read from storage."""
+        from pipelines import logs
+        from pipelines.services.common import cluster
+        from storage import get_storage
+
+        if not task.job_id or not task.task_id:
+            return "-"
+        document = logs.read_task_log(get_storage(), cluster(), task.job_id, task.task_id)
+        if document is None:
+            return "(the algorithm printed nothing during this task)"
+        lines = document["lines"][-logs.DEFAULT_LIMIT :]
+        hidden = document.get("truncated", 0) + len(document["lines"]) - len(lines)
+        note = format_html("<p>{} earlier lines not shown</p>", hidden) if hidden else ""
+        body = format_html_join("\n", "[{}] {}", ((line["stream"], line["message"]) for line in lines))
+        return format_html(
+            '{}<pre style="max-height: 40em; overflow: auto; white-space: pre-wrap">{}</pre>', note, body
+        )
 
 
 @admin.register(WebhookDelivery)

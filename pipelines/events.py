@@ -31,11 +31,16 @@ def status_changed(job: Any, status: str, level: str = "info") -> None:
 
 
 def finished(job_id: str) -> None:
-    """A job reached a final status and its result object is written."""
+    """A job reached a final status and its result object is written.
+
+    Also published on the control channel as `{"finished": jobId}`: an algorithm worker
+    whose task waits on this job as a sub-pipeline answers that task (`algorithms.runtime.code_api`)."""
 
     def send() -> None:
+        from hkube_site import redis_client as rc
         from pipelines.tasks import job_finished_event
 
+        rc.publish({"finished": job_id})
         job_finished_event.apply_async((job_id,), queue=EVENTS)
 
     transaction.on_commit(send)

@@ -4,8 +4,11 @@ HKube's pipeline-driver keeps this document in Redis and rewrites it every few s
 here it is computed on request, so it is never staler than the rows. The shape follows
 HKube's graph-store: one entry per node (a plain node carries its task's `taskId`, a batch
 node a `batch` of items and a `batchInfo`), and the edges with their relation types.
-One field is ours: every node also has `states` (items per status, the per-node share
-of `status.data.states`), which HKube's document lacks and the job page reads.
+Two fields are ours: every node also has `states` (items per status, the per-node share
+of `status.data.states`), which HKube's document lacks and the job page reads; and a task
+that reported progress (`api.progress(percent, message)`) has, while the job runs,
+`progress` and, with a message, `progressMessage`: its latest report (a plain node carries
+its task's, a batch item its own; see `algorithms/runtime/events.py`).
 
 Task rows are written in bulk when a chunk of items ends, so items of a running node may
 have no row yet. Those are counted as `unrecorded_states` says, the same split
@@ -26,6 +29,7 @@ from typing import Any, Literal
 
 from django.db.models import Count, Q
 
+from algorithms.runtime.events import progress_field, read_progress
 from hkube_site import redis_client as rc
 from hkube_site.errors import InvalidData, NotFound
 from pipelines.engine import dag, ids
@@ -44,23 +48,38 @@ SORT_FIELDS = {
 ITEM_COLUMNS = ("batch_index", "task_id", "status", "error", "start_time", "end_time", "attempt", "worker")
 Row = tuple[int, str, str, "str | None", "int | None", "int | None", int, str]
 
-IDLE_STATES = ("creating", "pending")
+IDLE_STATES = ("creating", "pending", "failedScheduling")
 COMPLETED_STATES = ("succeed", "failed")
 
 
-def unrecorded_states(node_status: str, remaining: int, in_flight: int) -> dict[str, int]:
+def unrecorded_states(
+    node_status: str, remaining: int, in_flight: int, unscheduled: bool = False
+) -> dict[str, int]:
     """How a node's items without a Task row are counted (`status.data` and the graph).
 
     `remaining` items have no row; `in_flight` is the node's count in Redis of items whose
     chunk is running. A stopped node's missing items were stopped; only an active node's
-    can be running; the rest wait.
+    can be running; the rest wait: `creating`, or `failedScheduling` when the node's
+    algorithm cannot get a worker (`unscheduled`, see `scheduling_warnings`).
     """
     if remaining <= 0:
         return {}
     if node_status == NodeStatus.STOPPED:
         return {"stopped": remaining}
     running = min(remaining, in_flight) if node_status == NodeStatus.ACTIVE else 0
-    return {name: n for name, n in (("active", running), ("creating", remaining - running)) if n}
+    waiting = "failedScheduling" if unscheduled and node_status == NodeStatus.ACTIVE else "creating"
+    return {name: n for name, n in (("active", running), (waiting, remaining - running)) if n}
+
+
+def scheduling_warnings(job: Job, running: bool) -> dict[str, str]:
+    """Algorithm -> why it cannot get a worker (HKube's `failedScheduling` warning), for a
+    running job's waiting nodes: the executor's warnings (`algorithms/resources.py`) once
+    they are old enough to show."""
+    if not running or job.status != JobStatus.ACTIVE:
+        return {}
+    from algorithms import resources
+
+    return resources.scheduling_warnings(now_ms())
 
 
 @dataclass(frozen=True)
@@ -113,7 +132,10 @@ def graph_document(job: Job, *, node: str | None = None, window: Window | None =
     recorded, errors = _recorded_counts(job, names)
     running = any(r.status == NodeStatus.ACTIVE for r in rows.values())
     in_flight = rc.active_counts(job.job_id) if running and job.status == JobStatus.ACTIVE else {}
+    warnings = scheduling_warnings(job, running)
     single_tasks = _single_tasks(job, [n for n in names if n in rows and not rows[n].is_batch])
+    # Progress reports live in Redis while the job runs (`algorithms/runtime/events.py`).
+    reports = read_progress(job.job_id) if running and job.status == JobStatus.ACTIVE else {}
     nodes = []
     for name in names:
         row = rows.get(name)
@@ -123,7 +145,10 @@ def graph_document(job: Job, *, node: str | None = None, window: Window | None =
         states = Counter(recorded.get(name, {}))
         if status == NodeStatus.SKIPPED and not states:
             states["skipped"] = max(1, total)  # a skipped node counts once, as in status.data
-        unrecorded = unrecorded_states(status, total - sum(states.values()), in_flight.get(name, 0))
+        warning = warnings.get(row.algorithm_name) if row else None
+        unrecorded = unrecorded_states(
+            status, total - sum(states.values()), in_flight.get(name, 0), unscheduled=bool(warning)
+        )
         states.update(unrecorded)
         entry: dict[str, Any] = {
             "nodeName": name,
@@ -139,11 +164,15 @@ def graph_document(job: Job, *, node: str | None = None, window: Window | None =
             entry["endTime"] = row.end_time
         if row and row.error:
             entry["error"] = row.error
+        if warning and unrecorded.get("failedScheduling"):
+            entry["status"] = "failedScheduling"  # HKube: the node waits for resources
+            entry["warnings"] = [warning]
         if row and row.is_batch:
-            entry["batch"] = _items(job, row, unrecorded, window)
+            entry["batch"] = _items(job, row, unrecorded, window, reports)
             entry["batchInfo"] = _batch_info(states, errors.get(name, 0), row.total)
         else:
             _add_single_task(entry, job, name, single_tasks.get(name))
+            _add_progress(entry, reports.get(progress_field(name, 0)))
         nodes.append(entry)
     edges = [
         {"from": source, "to": target, "value": {"types": list(types)}}
@@ -211,10 +240,34 @@ def _add_single_task(entry: dict[str, Any], job: Job, name: str, task: Row | Non
         entry["podName"] = worker
 
 
-def _items(job: Job, node: JobNode, missing: dict[str, int], window: Window | None) -> list[dict[str, Any]]:
+def _add_progress(entry: dict[str, Any], report: dict[str, Any] | None) -> None:
+    """A running task's latest progress report, when it sent one (a task that ended keeps
+    its report in Redis for a while; it is not shown)."""
+    if report is None or entry.get("status") in ("succeed", "failed", "crashed", "stopped", "skipped"):
+        return
+    entry["progress"] = report.get("progress")
+    if report.get("message"):
+        entry["progressMessage"] = report["message"]
+
+
+def _items(
+    job: Job,
+    node: JobNode,
+    missing: dict[str, int],
+    window: Window | None,
+    reports: dict[str, dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
     """A batch node's items, batchIndex 1..total, sorted and sliced by `window`; `missing`
-    counts the items without a row (`unrecorded_states`)."""
-    window = window or Window()
+    counts the items without a row (`unrecorded_states`); `reports` are the tasks' progress
+    reports (`read_progress`)."""
+    items = _window_items(job, node, missing, window or Window())
+    if reports:
+        for item in items:
+            _add_progress(item, reports.get(progress_field(node.node_name, item["batchIndex"])))
+    return items
+
+
+def _window_items(job: Job, node: JobNode, missing: dict[str, int], window: Window) -> list[dict[str, Any]]:
     first, total = 1, node.total
     tasks = Task.objects.filter(job=job, node_name=node.node_name)
     # The lowest unrecorded indices are shown as the in-flight ones.
@@ -226,7 +279,7 @@ def _items(job: Job, node: JobNode, missing: dict[str, int], window: Window | No
                 active.add(index)
                 if len(active) == missing["active"]:
                     break
-    waiting = "stopped" if "stopped" in missing else "creating"
+    waiting = next((s for s in ("stopped", "failedScheduling") if s in missing), "creating")
 
     def placeholder(index: int) -> dict[str, Any]:
         return {

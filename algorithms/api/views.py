@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from algorithms import services
+from algorithms import resources, services
 from algorithms.models import Algorithm, AlgorithmVersion
 from builds import services as builds
 from builds.models import Build
@@ -84,7 +84,8 @@ class ApplyAlgorithm(APIView):
 class StoreAlgorithms(APIView):
     @extend_schema(responses={200: OBJ}, summary="All algorithms")
     def get(self, request: Request) -> Response:
-        return Response([a.as_api() for a in Algorithm.objects.all()])
+        reasons = resources.unscheduled_reasons()
+        return Response([_with_reason(a.as_api(), reasons) for a in Algorithm.objects.all()])
 
     @extend_schema(request=OBJ, responses={201: OBJ}, summary="Insert an algorithm (or an array)")
     def post(self, request: Request) -> Response:
@@ -124,6 +125,12 @@ class StoreAlgorithms(APIView):
         return Response(services.update_algorithm(dict(request.data)).algorithm)
 
 
+def _with_reason(algorithm: dict[str, Any], reasons: dict[str, str]) -> dict[str, Any]:
+    """HKube's `unscheduledReason`: why the executor cannot give the algorithm a worker."""
+    reason = reasons.get(algorithm["name"])
+    return {**algorithm, "unscheduledReason": reason} if reason else algorithm
+
+
 def _insert_item(item: Any, overwrite: bool) -> dict[str, Any]:
     try:
         if not isinstance(item, dict):
@@ -138,7 +145,8 @@ def _insert_item(item: Any, overwrite: bool) -> dict[str, Any]:
 class StoreAlgorithm(APIView):
     @extend_schema(responses={200: OBJ}, summary="One algorithm")
     def get(self, request: Request, name: str) -> Response:
-        return Response(services.get_algorithm(name).as_api())
+        algorithm = services.get_algorithm(name).as_api()
+        return Response(_with_reason(algorithm, resources.unscheduled_reasons()))
 
     @extend_schema(responses={200: OBJ}, summary="Delete an algorithm (force also deletes its pipelines)")
     def delete(self, request: Request, name: str) -> Response:

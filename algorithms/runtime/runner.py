@@ -18,8 +18,11 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+from algorithms.runtime import code_api, limits
+from algorithms.runtime.events import task_events
 from algorithms.runtime.session import AlgorithmSession, TaskOutcome
 from pipelines.engine import ids, planning, references
+from pipelines.logs import TaskLog
 from storage import Storage, paths
 
 log = logging.getLogger(__name__)
@@ -84,16 +87,27 @@ class Runner:
                 self.session = None
 
     # --- sessions --------------------------------------------------------------------------
-    def session_for(self, algorithm_name: str, version: str) -> AlgorithmSession:
-        key = (algorithm_name, version)
+    def session_for(self, algorithm_name: str, version: str, debug: bool = False) -> AlgorithmSession:
+        """The warm session for this algorithm version; a debug node's tasks (``debug``) get a
+        session that waits for a developer's algorithm to connect instead (algorithms/debug.py)."""
+        key = (algorithm_name, version) if not debug else (algorithm_name, "debug")
         with self.lock:
             if self.session is not None and (self.session_key != key or not self.session.alive):
                 self.session.close()
                 self.session = None
             if self.session is None:
-                self.session = _spawn(algorithm_name, version)
+                if debug:
+                    from algorithms import debug as debugging
+
+                    self.session = debugging.open_session(algorithm_name, self.worker_id)
+                else:
+                    self.session = _spawn(algorithm_name, version)
                 self.session_key = key
             return self.session
+
+    def _session_of(self, spec: dict[str, Any]) -> AlgorithmSession:
+        name, version = spec["algorithmName"], spec.get("algorithmVersion", "")
+        return self.session_for(name, version, bool(spec.get("debug")))
 
     # --- chunks ----------------------------------------------------------------------------
     def run_chunk(
@@ -115,7 +129,7 @@ class Runner:
                     continue
                 if session is None:
                     try:
-                        session = self.session_for(spec["algorithmName"], spec.get("algorithmVersion", ""))
+                        session = self._session_of(spec)
                     except AlgorithmUnavailable as exc:
                         records.append(record(spec, batch_index, "failed", self.worker_id, error=str(exc)))
                         continue
@@ -129,6 +143,24 @@ class Runner:
 
     def _run_item(
         self, session: AlgorithmSession, spec: dict[str, Any], plan: Any, index: int, batch_index: int
+    ) -> dict[str, Any]:
+        """Run one item and keep what the algorithm printed meanwhile (see pipelines/logs.py)."""
+        task_log = TaskLog()
+        try:
+            return self._attempts(session, spec, plan, index, batch_index, task_log)
+        finally:
+            job_id, node = spec["jobId"], spec["nodeName"]
+            task_id = ids.task_id(job_id, node, batch_index)
+            task_log.save(self.storage, spec["cluster"], job_id, task_id, node, batch_index)
+
+    def _attempts(
+        self,
+        session: AlgorithmSession,
+        spec: dict[str, Any],
+        plan: Any,
+        index: int,
+        batch_index: int,
+        task_log: TaskLog,
     ) -> dict[str, Any]:
         job_id, node = spec["jobId"], spec["nodeName"]
         task_id = ids.task_id(job_id, node, batch_index)
@@ -145,7 +177,14 @@ class Runner:
                     spec, batch_index, "failed", self.worker_id, error=f"input: {exc}", start=started
                 )
             ttl = float(spec.get("ttl") or 0) or None
-            outcome = session.run_task(payload, timeout=ttl)
+            task_log.add(session.drain_log_records(), idle=True)  # printed while no task ran
+            if attempt > 1:
+                task_log.note(f"attempt {attempt}")
+            run = session.run_attached if session.attach else session.run_task
+            with code_api.TaskCodeApi(session, payload) as api:  # its exit stops leftover sub-pipelines
+                on_event = task_events(spec, batch_index, api.on_event)
+                outcome = api.ended(run(payload, on_event=on_event, timeout=ttl))
+            task_log.add(session.drain_log_records())
             if outcome.status == "done":
                 try:
                     result = self._store(session, spec, task_id, outcome)
@@ -184,7 +223,7 @@ class Runner:
                     limit,
                 )
                 if crashed or not session.alive:
-                    session = self.session_for(spec["algorithmName"], spec.get("algorithmVersion", ""))
+                    session = self._session_of(spec)
                 continue
             if crashed:
                 error = (
@@ -302,15 +341,41 @@ def _spawn(algorithm_name: str, version: str) -> AlgorithmSession:
     env_name = descriptor.get("env", "python")
     code_dir = Path(found.code_path)
     entry = descriptor.get("entryPoint")
-    if env_name == "python":
+    cwd = code_dir
+    runner_dir = environments.hkube_runner(Path(found.env_path)) if found.env_path else None
+    if runner_dir is not None:
+        # Built for HKube's own wrapper (hkube-python-wrapper): run as in HKube's image.
+        from django.conf import settings
+
+        from algorithms.tasks import WORKER_ID
+
+        command, cwd = environments.hkube_runner_command(Path(found.env_path)), runner_dir
+        variables = environments.hkube_wrapper_env(
+            runner_dir,
+            entry,
+            cluster=str(settings.HKUBE_CLUSTER_NAME),
+            storage=str(settings.HKUBE_STORAGE),
+            storage_dir=Path(settings.HKUBE_STORAGE_DIR),
+            storage_encoding=str(settings.HKUBE_STORAGE_ENCODING),
+            metrics_dir=Path(settings.HKUBE_HOME) / "metrics" / algorithm_name / WORKER_ID,
+            s3=settings.HKUBE_S3,
+        )
+    elif env_name == "python":
         command = environments.python_command(Path(found.env_path))
+        variables = environments.wrapper_env(env_name, code_dir, entry)
     elif env_name == "nodejs":
         command = environments.nodejs_command()
+        variables = environments.wrapper_env(env_name, code_dir, entry)
+    elif env_name == "java":
+        from builds import java
+
+        command = java.java_command(Path(found.env_path), descriptor)
+        variables = environments.wrapper_env(env_name, code_dir, entry)
     else:
         raise AlgorithmUnavailable(f"algorithm {algorithm_name}: env {env_name} cannot run on this machine")
     env = {
         **os.environ,
-        **environments.wrapper_env(env_name, code_dir, entry),
+        **variables,
         **{
             str(k): str(v)
             for k, v in (descriptor.get("algorithmEnv") or {}).items()
@@ -320,9 +385,10 @@ def _spawn(algorithm_name: str, version: str) -> AlgorithmSession:
         "ALGORITHM_VERSION": version,
         "HOSTNAME": socket.gethostname(),
     }
-    session = AlgorithmSession(command, env=env, cwd=str(code_dir))
+    session = AlgorithmSession(command, env=env, cwd=str(cwd))
     try:
         session.start()
     except Exception as exc:
         raise AlgorithmUnavailable(f"algorithm {algorithm_name} did not start: {exc}") from exc
+    limits.watch_memory(session, descriptor)  # HKube's pod memory limit (OOMKilled)
     return session

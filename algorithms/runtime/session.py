@@ -17,6 +17,7 @@ import atexit
 import collections
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import threading
@@ -35,9 +36,14 @@ from . import protocol as p
 
 TaskStatus = Literal["done", "error", "crashed", "stopped", "timeout"]
 EventHandler = Callable[[dict[str, Any]], object]
+#: One captured output line: (epoch seconds, stream, text). Streams: 'stdout' and 'stderr' of the
+#: process, 'logData' for lines the wrapper sent over the socket, 'hkube' for notes of our own.
+LogRecord = tuple[float, str, str]
 
-_IDLE, _INIT, _RUNNING = 0, 1, 2
+_IDLE, _INIT, _RUNNING, _WAITING = 0, 1, 2, 3
 _STDERR_TAIL_LINES = 20
+_MAX_LINE_BYTES = 64 << 10  # a longer line is cut: one print of a huge value must not eat the buffer
+DISCONNECTED = "Disconnected"  # error code of an attached task whose client went away
 
 
 @dataclass(slots=True)
@@ -81,7 +87,14 @@ def describe_exit(returncode: int) -> str:
 
 
 class AlgorithmSession:
-    """An algorithm process kept warm behind a private WebSocket server on 127.0.0.1."""
+    """An algorithm process kept warm behind a private WebSocket server on 127.0.0.1.
+
+    Attach mode (``attach=True``, no command): no process is started. The server listens on
+    ``host:port`` at ``path`` and waits for an algorithm someone else runs (a developer's IDE, see
+    ``algorithms/debug.py``) to connect; tasks go through :meth:`run_attached`, which waits for
+    the client and re-sends the task when it reconnects. One client at a time: a second one is
+    refused with close code 4001 (``alreadyConnectedError``), as HKube's algorithm-debug does.
+    """
 
     def __init__(
         self,
@@ -96,10 +109,18 @@ class AlgorithmSession:
         log_lines: int = 10_000,
         max_message_size: int = 2**30,
         slot_id: str | None = None,
+        attach: bool = False,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        path: str | None = None,
     ) -> None:
         """``env`` is added to this process's environment (or replaces it with ``inherit_env=False``);
-        ``WORKER_SOCKET_URL`` is always set by the session."""
+        ``WORKER_SOCKET_URL`` is always set by the session. ``host``, ``port`` and ``path`` are
+        where an attach-mode session listens (port 0: any free port, see :attr:`url`)."""
         self.command = list(command)
+        self.attach = attach
+        self.host = host
+        self.port = port
         self.env = dict(env or {})
         self.cwd = cwd
         self.connect_timeout = connect_timeout
@@ -108,7 +129,7 @@ class AlgorithmSession:
         self.inherit_env = inherit_env
         self.max_message_size = max_message_size
         self.slot_id = slot_id or uuid.uuid4().hex[:12]
-        self._path = "/" + self.slot_id
+        self._path = path or "/" + self.slot_id
 
         #: Announced by the client in its connection query; None until it connects.
         self.storage_mode: str | None = None
@@ -129,7 +150,13 @@ class AlgorithmSession:
         self._broken: str | None = None  # why the session cannot run tasks any more
         self._closed = False
 
-        self._logs: collections.deque[str] = collections.deque(maxlen=log_lines)
+        self._logs: collections.deque[LogRecord] = collections.deque(maxlen=log_lines)
+        self._logs_dropped = 0  # lines pushed out of the full buffer since the last drain
+        # Guards reading the output pipes, so drain_log_records() can take what is in them now.
+        self._log_lock = threading.Lock()
+        self._log_fds: dict[int, str] = {}  # fd -> stream, while its reader runs
+        self._log_poller = select.poll()  # those fds: one syscall tells whether output is waiting
+        self._partial: dict[str, bytes] = {}  # stream -> the start of an unfinished line
         self._stderr_tail: collections.deque[str] = collections.deque(maxlen=_STDERR_TAIL_LINES)
 
         # Per-task state shared with stop(); guarded by _lock.
@@ -144,9 +171,14 @@ class AlgorithmSession:
     # --- life cycle ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the server and the process; return once the process has connected."""
+        """Start the server and the process; return once the process has connected.
+
+        In attach mode: start listening and return at once (the client connects when it likes)."""
         if self._server is not None:
             raise RuntimeError("session already started")
+        if self.attach:
+            self._serve_attached()
+            return
         self._server = serve(
             self._handle,
             "127.0.0.1",
@@ -174,9 +206,13 @@ class AlgorithmSession:
             self._server.shutdown()
             raise AlgorithmStartError(f"cannot start algorithm process {self.command!r}: {exc}") from exc
         assert self._proc.stdout is not None and self._proc.stderr is not None
+        for name, stream in (("stdout", self._proc.stdout), ("stderr", self._proc.stderr)):
+            os.set_blocking(stream.fileno(), False)  # drain_log_records() reads what is there, no more
+            self._log_fds[stream.fileno()] = name
+            self._log_poller.register(stream.fileno(), select.POLLIN)
         self._readers = [
-            self._spawn_thread(self._read_stream, "stdout", self._proc.stdout, False),
-            self._spawn_thread(self._read_stream, "stderr", self._proc.stderr, True),
+            self._spawn_thread(self._read_stream, "stdout", self._proc.stdout, "stdout"),
+            self._spawn_thread(self._read_stream, "stderr", self._proc.stderr, "stderr"),
         ]
         self._spawn_thread(self._watch, "watch")
         atexit.register(self.close)
@@ -189,6 +225,22 @@ class AlgorithmSession:
         error = self._start_failure()
         self.close()
         raise error
+
+    def _serve_attached(self) -> None:
+        self._server = serve(
+            self._handle,
+            self.host,
+            self.port,
+            max_size=self.max_message_size,
+            compression=None,
+            # No pings: a developer's process paused at a breakpoint must not count as gone (HKube's
+            # debug ingress allows 50000 s of silence). A vanished client ends with the task's TTL.
+            ping_interval=None,
+            server_header=None,
+        )
+        self.port = self._server.socket.getsockname()[1]
+        self._spawn_thread(self._server.serve_forever, "serve")
+        atexit.register(self.close)
 
     def close(self) -> None:
         """Ask the algorithm to exit, let it close the socket, then kill its whole process group.
@@ -228,8 +280,21 @@ class AlgorithmSession:
 
     @property
     def alive(self) -> bool:
-        """True while the process runs and the session can take tasks."""
+        """True while the process runs (attach mode: the server listens) and tasks can run."""
+        if self.attach:
+            return self._server is not None and not (self._closed or self._broken)
         return self._proc is not None and not (self._closed or self._broken or self._exited.is_set())
+
+    @property
+    def url(self) -> str:
+        """Where the server listens, ``ws://host:port/path`` (the port is known once started)."""
+        return f"ws://{self.host}:{self.port}{self._path}"
+
+    @property
+    def connected(self) -> bool:
+        """Whether a client is connected now."""
+        conn = self._conn
+        return conn is not None and conn.state is State.OPEN
 
     @property
     def pid(self) -> int | None:
@@ -240,14 +305,38 @@ class AlgorithmSession:
         return None if self._proc is None else self._proc.returncode
 
     def drain_logs(self) -> list[str]:
-        """The captured stdout/stderr lines since the last call (oldest first)."""
-        lines: list[str] = []
-        pop = self._logs.popleft
-        while True:
-            try:
-                lines.append(pop())
-            except IndexError:
-                return lines
+        """The text of :meth:`drain_log_records`."""
+        return [message for _, _, message in self.drain_log_records()]
+
+    def drain_log_records(self) -> list[LogRecord]:
+        """The output captured since the last call, oldest first.
+
+        It includes what sits in the process's pipes at the moment of the call (an unfinished last
+        line too): whatever the algorithm wrote before it sent ``done`` (our wrappers flush stdio
+        first) belongs to that task even when the reader threads have not read it yet, so a task's
+        last lines never slip into the next one. Lines pushed out of the full buffer are counted
+        in a first 'hkube' line. ``logData`` lines the wrapper sent are included. Costs a lock and
+        one ``poll`` when there is nothing to take.
+        """
+        with self._log_lock:
+            if self._log_fds:
+                for fd, _ in self._log_poller.poll(0):
+                    # Bounded: a flooding writer cannot hold us here.
+                    self._read_pipe(self._log_fds[fd], fd, budget=1 << 20)
+            for name in list(self._partial):
+                self._add_line(time.time(), name, self._partial.pop(name))
+            if not self._logs and not self._logs_dropped:
+                return []
+            records = list(self._logs)
+            self._logs.clear()
+            dropped, self._logs_dropped = self._logs_dropped, 0
+        if dropped:
+            note = (
+                f"{dropped} earlier lines were dropped: the worker keeps the last "
+                f"{self._logs.maxlen} lines between two reads"
+            )
+            records.insert(0, (records[0][0] if records else time.time(), "hkube", note))
+        return records
 
     # --- tasks -----------------------------------------------------------------------------------
 
@@ -259,8 +348,9 @@ class AlgorithmSession:
     ) -> TaskOutcome:
         """Run one task (``initialize`` + ``start``) and wait for its end.
 
-        Messages other than the task's own life cycle (progress, logData, spans, code-API requests,
-        alive, servingStatus) go to ``on_event``; a dict it returns is sent back as a frame. ``timeout``
+        ``logData`` lines join the captured output (:meth:`drain_log_records`). Messages other than
+        the task's own life cycle (progress, spans, code-API requests, alive, servingStatus) go to
+        ``on_event``; a dict it returns is sent back as a frame. ``timeout``
         is the task's TTL in seconds: when it passes the task is stopped and reported as 'timeout'.
         """
         began = time.perf_counter()
@@ -275,8 +365,11 @@ class AlgorithmSession:
         stopped_seen = False
         with self._lock:
             self._task_gen += 1
+            # A stop that came while run_attached waited for its client applies to this task.
+            pending_stop = self._phase == _WAITING and self._stop_requested
             self._phase = _INIT
-            self._stop_requested = self._stop_force = self._stop_sent = self._timed_out = False
+            self._stop_requested = self._stop_force = pending_stop
+            self._stop_sent = self._timed_out = False
         try:
             conn.send(encode({"command": p.INITIALIZE, "data": payload}))
             if pipelined:
@@ -325,6 +418,8 @@ class AlgorithmSession:
                     # else: a stale reply to a stop that raced with the previous task's end
                 elif command == p.STARTED:
                     pass
+                elif command == p.LOG_DATA:
+                    self._add_log_data(message.get("data"))
                 elif on_event is not None:
                     try:
                         reply = on_event(message)
@@ -364,6 +459,88 @@ class AlgorithmSession:
             self._stop_force = self._stop_force or force
             if self._phase == _RUNNING and not self._stop_sent:
                 self._send_stop_locked()
+            elif self._phase == _WAITING:
+                self._changed.notify_all()  # run_attached is waiting for its client: end the wait
+        return True
+
+    def kill(self, reason: str) -> None:
+        """Kill the process group now (thread-safe); the running task, if any, ends as 'crashed'
+        with ``reason`` as its message (the memory watch uses it for HKube's OOM message)."""
+        self._break(reason)
+
+    def run_attached(
+        self,
+        payload: dict[str, Any],
+        on_event: EventHandler | None = None,
+        timeout: float | None = None,
+    ) -> TaskOutcome:
+        """Attach mode's ``run_task``: wait for the client, then run the task on it.
+
+        When the client goes away in the middle of the task, wait for it to connect again and send
+        the task again (``initialize`` + ``start``), as HKube's algorithm-debug does. ``timeout``
+        bounds the whole (waiting included) and ends as 'timeout'; ``stop()`` ends the wait as
+        'stopped'. A client that is reconnected while its old ``start`` still runs would answer
+        twice: restart the algorithm's process rather than only its connection.
+        """
+        began = time.perf_counter()
+        deadline = None if timeout is None else began + timeout
+
+        def remaining() -> float | None:
+            return None if deadline is None else max(0.0, deadline - time.perf_counter())
+
+        with self._lock:
+            self._phase = _WAITING
+            self._stop_requested = self._stop_force = False
+        while True:
+            with self._changed:
+                self._changed.wait_for(self._attached_or_over, remaining())
+                stopped, connected = self._stop_requested, self.connected
+                if stopped or not connected or not self.alive:
+                    self._phase = _IDLE
+            if stopped:
+                return TaskOutcome("stopped", duration=time.perf_counter() - began)
+            if not self.alive:
+                return TaskOutcome("crashed", error=self._crash_error(), duration=time.perf_counter() - began)
+            if not connected:
+                error = {"code": "Timeout", "message": "no algorithm connected before the task's TTL ran out"}
+                return TaskOutcome("timeout", error=error, duration=time.perf_counter() - began)
+            outcome = self.run_task(payload, on_event, remaining())
+            if outcome.status != "crashed" or not self.alive:
+                outcome.duration = time.perf_counter() - began
+                return outcome
+            with self._lock:  # the client went away: wait for it again
+                self._phase = _WAITING
+                self._stop_requested = self._stop_force = False
+
+    def _attached_or_over(self) -> bool:
+        return self.connected or self._stop_requested or not self.alive
+
+    @property
+    def current_task(self) -> int:
+        """A number naming the task in progress (read it in ``on_event``; pass it to ``send``)."""
+        return self._task_gen
+
+    def send(self, message: dict[str, Any], *, task: int | None = None) -> bool:
+        """Send one message to the algorithm from any thread; False when it was not sent.
+
+        For code-API replies that are ready only after ``on_event`` returned (a sub-pipeline's
+        end). With ``task`` (a ``current_task`` read during that task) the message goes out only
+        while that very task runs: under ``_lock``, which the task's end also takes, so a late
+        reply never reaches the next task. Sending while ``run_task``'s thread blocks in ``recv``
+        or sends is safe: websockets' sync ``send`` writes a whole unfragmented frame under the
+        connection's own mutex (``send_context``; we never fragment).
+        """
+        frame = self._codec.encode(message)
+        with self._lock:
+            if task is not None and (task != self._task_gen or self._phase == _IDLE):
+                return False
+            conn = self._conn
+            if conn is None:
+                return False
+            try:
+                conn.send(frame)
+            except ConnectionClosed:
+                return False  # run_task sees the closed connection itself
         return True
 
     # --- task helpers (the hot path stays in run_task) -------------------------------------------
@@ -422,6 +599,9 @@ class AlgorithmSession:
     def _connection_lost(self, began: float, storing: dict[str, Any] | None) -> TaskOutcome:
         if self._stop_sent:
             return self._stop_outcome(began, storing)
+        if self.attach:  # no process to judge by: run_attached waits for the client to come back
+            error = {"code": DISCONNECTED, "message": "the algorithm disconnected in the middle of a task"}
+            return TaskOutcome("crashed", None, storing, error, time.perf_counter() - began)
         if not self._exited.wait(2.0):
             # The process lives on without a connection mid-task: its state is unknown, so no
             # further task may run on it.
@@ -447,6 +627,9 @@ class AlgorithmSession:
         if self._broken is None:
             self._broken = reason
         self._kill_group()
+        conn = self._conn
+        if self.attach and conn is not None:
+            conn.close_socket()  # no process to kill: drop the client, so a blocked recv returns
 
     # --- connection, process and streams ---------------------------------------------------------
 
@@ -466,15 +649,29 @@ class AlgorithmSession:
             conn.close(1003, "unsupported encoding")
             return
         with self._changed:
-            self._codec = codec
-            self._start_frame = codec.encode({"command": p.START, "data": {"spanId": None}})
-            self.encoding = codec.name
-            # HKube treats anything but v3 as v1 (protocol reference §1.2).
-            self.storage_mode = "v3" if query.get("storage", [p.DEFAULT_STORAGE_MODE])[0] == "v3" else "v1"
-            self.pipelined = query.get("pipelined", ["0"])[0] == "1"
-            self._conn = conn
-            self._changed.notify_all()
+            if self.attach and self.connected:
+                refused = True  # one client at a time (HKube: alreadyConnectedError, code 4001)
+            else:
+                refused = False
+                self._set_connection(conn, codec, query)
+        if refused:
+            # HKube's wrapper exits on this message; without it, it would retry every 0.1 s.
+            with contextlib.suppress(ConnectionClosed):
+                conn.send(codec.encode({"command": "alreadyConnectedError", "data": {"hostname": self.host}}))
+            conn.close(4001, "alreadyConnectedError")
+            return
         conn.wait_closed()  # returning would close the connection
+
+    def _set_connection(self, conn: ServerConnection, codec: p.Codec, query: dict[str, list[str]]) -> None:
+        """Holds ``_changed``."""
+        self._codec = codec
+        self._start_frame = codec.encode({"command": p.START, "data": {"spanId": None}})
+        self.encoding = codec.name
+        # HKube treats anything but v3 as v1 (protocol reference §1.2).
+        self.storage_mode = "v3" if query.get("storage", [p.DEFAULT_STORAGE_MODE])[0] == "v3" else "v1"
+        self.pipelined = query.get("pipelined", ["0"])[0] == "1"
+        self._conn = conn
+        self._changed.notify_all()
 
     def _connected_or_over(self) -> bool:
         conn = self._conn
@@ -490,7 +687,7 @@ class AlgorithmSession:
         conn = self._conn
         if conn is not None and conn.state is State.OPEN and self._broken is None:
             return conn
-        if self._proc is None:
+        if self._proc is None and not (self.attach and self._server is not None):
             raise RuntimeError("session not started; call start() first")
         with self._changed:
             self._changed.wait_for(self._connected_or_over, self.connect_timeout)
@@ -536,14 +733,66 @@ class AlgorithmSession:
         with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is gone already
             os.killpg(proc.pid, signal.SIGKILL)
 
-    def _read_stream(self, stream: IO[bytes], is_stderr: bool) -> None:
-        logs, tail = self._logs, self._stderr_tail
+    def _read_stream(self, stream: IO[bytes], name: str) -> None:
+        # The pipe is non-blocking and read only under _log_lock, by this thread or by
+        # drain_log_records(): so once drain_log_records() holds the lock and finds the pipe empty,
+        # every byte written before that moment is in the buffer.
+        fd = stream.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
         with stream:
-            for raw in iter(stream.readline, b""):
-                line = raw.decode(errors="replace").rstrip("\r\n")
-                logs.append(line)
-                if is_stderr:
-                    tail.append(line)
+            while True:
+                poller.poll()
+                with self._log_lock:
+                    if not self._read_pipe(name, fd, budget=1):
+                        del self._log_fds[fd]  # before the fd is closed and its number reused
+                        self._log_poller.unregister(fd)
+                        return
+
+    def _read_pipe(self, name: str, fd: int, budget: int) -> bool:
+        """Read up to ``budget`` bytes the pipe holds now (at least one read); False at its end.
+        Holds ``_log_lock``."""
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except BlockingIOError:
+                return True
+            if not data:
+                if name in self._partial:
+                    self._add_line(time.time(), name, self._partial.pop(name))
+                return False
+            now = time.time()
+            *lines, rest = (self._partial.pop(name, b"") + data).split(b"\n")
+            for raw in lines:
+                self._add_line(now, name, raw)
+            if len(rest) > _MAX_LINE_BYTES:
+                self._add_line(now, name, rest)
+            elif rest:
+                self._partial[name] = rest
+            budget -= len(data)
+            if budget <= 0:
+                return True
+
+    def _add_line(self, timestamp: float, name: str, raw: bytes) -> None:
+        """Holds ``_log_lock``."""
+        text = raw[:_MAX_LINE_BYTES].decode(errors="replace").rstrip("\r")
+        if len(raw) > _MAX_LINE_BYTES:
+            text += f" [line cut: {len(raw) - _MAX_LINE_BYTES} more bytes]"
+        if len(self._logs) == self._logs.maxlen:
+            self._logs_dropped += 1
+        self._logs.append((timestamp, name, text))
+        if name == "stderr":
+            self._stderr_tail.append(text)
+
+    def _add_log_data(self, data: object) -> None:
+        """``logData`` from the wrapper: ``[line, ...]`` (HKube sends batches, sometimes empty)."""
+        if not isinstance(data, list) or not data:
+            return
+        now = time.time()
+        with self._log_lock:
+            for line in data:
+                text = line if isinstance(line, str) else str(line)
+                self._add_line(now, "logData", text.encode(errors="replace"))
 
     def _spawn_thread(self, target: Callable[..., None], name: str, *args: object) -> threading.Thread:
         name = f"algorithm-{self.slot_id}-{name}"

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from hkube_site.errors import NotFound
-from pipelines import history, schema, triggers, webhooks
+from pipelines import history, schema, subpipelines, triggers, webhooks
 from pipelines.api.views import body_dict
 from pipelines.models import WebhookKind
 
@@ -109,6 +109,6 @@ class PipelinesTriggersTree(APIView):
 
 
 class ExecTree(APIView):
-    @extend_schema(responses={200: ANY}, summary="Jobs started by triggers from a root job")
+    @extend_schema(responses={200: ANY}, summary="Jobs started from a root job: triggered and sub-pipelines")
     def get(self, request: Request, job_id: str) -> Response:
-        return Response(triggers.job_tree(job_id))
+        return Response(subpipelines.job_tree(job_id))

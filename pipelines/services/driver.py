@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import Count
 
 from hkube_site import redis_client as rc
-from pipelines import events
+from pipelines import events, outputs
 from pipelines.engine import dag, planning
 from pipelines.models import (
     FINAL_NODE_STATUSES,
@@ -52,7 +52,7 @@ def start_job(job_id: str) -> None:
                 JobNode(
                     job=job,
                     node_name=name,
-                    algorithm_name=node.get("algorithmName", ""),
+                    algorithm_name=outputs.node_algorithm(job.pipeline_name, node),
                     algorithm_version=versions.get(node.get("algorithmName", ""), ""),
                     position=position,
                     level=levels.get(name, 0),
@@ -213,15 +213,18 @@ def _dispatch_any_items(
 
 def _send_items(job_id: str, spec: dict[str, Any], indices: list[int]) -> None:
     """Streamed items: small messages, each finishing the node if it was the last one."""
+    if outputs.is_output(spec):
+        outputs.run_output_items(spec, indices)  # no algorithm: the driver runs it here
+        return
+    from algorithms.debug import route
     from algorithms.tasks import poke_executor, run_items
-    from hkube_site.queues import algorithm_queue
 
-    queue = algorithm_queue(spec["algorithmName"])
+    queue, workers = route(spec)  # algorithm.<name>, or debug.<name> for a debug node
     for start in range(0, len(indices), 50):
         run_items.si({**spec, "inlineFinish": True}, indices[start : start + 50]).apply_async(
             queue=queue, priority=int(spec["priority"]), ignore_result=True
         )
-    poke_executor(spec["algorithmName"])
+    poke_executor(workers)
 
 
 def items_ended(job_id: str, node_name: str, batch_indices: list[int]) -> None:
@@ -269,6 +272,9 @@ def _task_spec(
             "extraData": descriptor.get("extraData"),
         },
         "kind": job.pipeline.get("kind", "batch"),
+        "nodeKind": descriptor.get("kind") or "algorithm",
+        # Served by a developer's own process (algorithms/debug.py is_debug_node).
+        "debug": descriptor.get("kind") == "debug" or node.node_name in (options.get("debugOverride") or []),
         # Children that stream from this node's items (`*@`): items are reported as they end.
         "anyChildren": [c for c in graph.children(node.node_name) if node.node_name in any_parents(graph, c)],
         "parents": graph.parents(node.node_name),
@@ -288,11 +294,14 @@ def chunk_indices(total: int) -> list[list[int]]:
 def _send_tasks(job_id: str, node_pk: int, spec: dict[str, Any], total: int, batch: bool) -> None:
     from celery import chord
 
+    from algorithms.debug import route
     from algorithms.tasks import poke_executor, run_items
-    from hkube_site.queues import algorithm_queue
     from pipelines.tasks import node_failed_unexpectedly, node_finished
 
-    queue = algorithm_queue(spec["algorithmName"])
+    if outputs.is_output(spec):
+        outputs.run_output_items(spec, list(range(total)) if batch else [0])  # no algorithm
+        return
+    queue, workers = route(spec)  # algorithm.<name>, or debug.<name> for a debug node
     priority = int(spec["priority"])
     chunks = chunk_indices(total) if batch else [[0]]
     if len(chunks) == 1:
@@ -307,7 +316,7 @@ def _send_tasks(job_id: str, node_pk: int, spec: dict[str, Any], total: int, bat
         result = chord(header)(body)
         ids_ = [r.id for r in (result.parent.results if result.parent else [])]
     JobNode.objects.filter(pk=node_pk).update(celery_ids=ids_)
-    poke_executor(spec["algorithmName"])
+    poke_executor(workers)
 
 
 def node_finished(job_id: str, node_name: str) -> None:

@@ -9,7 +9,7 @@ from django.db import transaction
 
 from hkube_site import redis_client as rc
 from hkube_site.errors import Missing
-from pipelines import events, scheduling
+from pipelines import events, outputs, scheduling
 from pipelines.engine import dag
 from pipelines.engine import results as engine_results
 from pipelines.models import (
@@ -70,6 +70,7 @@ def _fail_job(job: Job, error: str, node_name: str | None) -> None:
         events.status_changed(job, JobStatus.FAILED, "error")
         events.finished(job.job_id)
         scheduling.job_ended(job)
+        _stop_sub_pipelines(job.job_id, f"parent pipeline failed. {error}")
 
 
 def _finish_job(job: Job, graph: dag.Graph) -> None:
@@ -121,12 +122,7 @@ def assemble_results(job: Job, graph: dag.Graph) -> list[dict[str, Any]]:
                 if size is None:
                     size = storage.adapter.size(info["path"])
                 if size >= threshold:
-                    entry["info"] = {
-                        "path": info["path"],
-                        "size": size,
-                        "isBigData": True,
-                        "message": f"data too large ({size / 1024:.2f} kB), use the stream api",
-                    }
+                    entry["info"] = outputs.big_data_info(info["path"], size)
                 else:
                     entry["result"] = storage.get(info["path"])
             else:
@@ -164,7 +160,15 @@ def stop_job(job_id: str, reason: str = "stopped due to request") -> bool:
         events.status_changed(job, JobStatus.STOPPED)
         events.finished(job_id)
         scheduling.job_ended(job)
+        _stop_sub_pipelines(job_id, f"parent pipeline stopped. {reason}")
     return True
+
+
+def _stop_sub_pipelines(job_id: str, reason: str) -> None:
+    """Stop cascades: the job's running sub-pipelines are stopped after commit."""
+    from pipelines import subpipelines  # late: it builds on this package
+
+    subpipelines.stop_children_after_commit(job_id, reason)
 
 
 def stop_jobs(

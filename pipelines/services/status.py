@@ -10,7 +10,7 @@ from django.db.models import Count
 from hkube_site import redis_client as rc
 from hkube_site.errors import InvalidData
 from pipelines.engine import results as engine_results
-from pipelines.graph import unrecorded_states
+from pipelines.graph import scheduling_warnings, unrecorded_states
 from pipelines.models import (
     FINAL_JOB_STATUSES,
     Job,
@@ -23,8 +23,12 @@ from storage import get_storage
 
 
 def status_data(job: Job) -> dict[str, Any]:
-    """`status.data` (progress, states, details) from the nodes and their task rows."""
-    nodes = list(JobNode.objects.filter(job=job).values("node_name", "status", "total", "is_batch"))
+    """`status.data` (progress, states, details) from the nodes and their task rows; while
+    nodes wait for an algorithm that cannot get a worker, also `warnings` (ours: HKube
+    shows them on the graph's nodes only), one line per such node."""
+    nodes = list(
+        JobNode.objects.filter(job=job).values("node_name", "algorithm_name", "status", "total", "is_batch")
+    )
     counts: Counter[str] = Counter()
     rows = (
         Task.objects.filter(job=job)
@@ -36,6 +40,8 @@ def status_data(job: Job) -> dict[str, Any]:
     for node_name, status, n in rows:
         per_node.setdefault(node_name, Counter())[status] += n
     active = rc.active_counts(job.job_id) if job.status == JobStatus.ACTIVE else {}
+    unscheduled = scheduling_warnings(job, any(n["status"] == NodeStatus.ACTIVE for n in nodes))
+    warnings: list[str] = []
     total = 0
     for node in nodes:
         name = node["node_name"]
@@ -48,10 +54,19 @@ def status_data(job: Job) -> dict[str, Any]:
         recorded = per_node.get(name, Counter())
         counts.update(recorded)
         remaining = node_total - sum(recorded.values())
-        counts.update(unrecorded_states(node["status"], remaining, active.get(name, 0)))
+        warning = unscheduled.get(node["algorithm_name"])
+        unrecorded = unrecorded_states(
+            node["status"], remaining, active.get(name, 0), unscheduled=bool(warning)
+        )
+        counts.update(unrecorded)
+        if warning and unrecorded.get("failedScheduling"):
+            warnings.append(f"node {name} waits for algorithm {node['algorithm_name']}: {warning}")
     states = {k: v for k, v in counts.items() if v}
     progress, details = engine_results.progress(states, total or 1)
-    return {"progress": progress, "states": states, "details": details}
+    data: dict[str, Any] = {"progress": progress, "states": states, "details": details}
+    if warnings:
+        data["warnings"] = warnings
+    return data
 
 
 def _freeze_status(job_id: str) -> None:
@@ -81,6 +96,12 @@ def status_object(job: Job) -> dict[str, Any]:
             body["nodeName"] = job.error_node
     if job.reason:
         body["reason"] = job.reason
+    if job.status not in FINAL_JOB_STATUSES:
+        from algorithms.debug import job_debug_nodes
+
+        # Where a developer connects to serve this job's debug nodes (none: nothing added).
+        if debug_nodes := job_debug_nodes(job.pipeline):
+            body["debug"] = debug_nodes
     return body
 
 

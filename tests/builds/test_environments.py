@@ -267,5 +267,5 @@ def test_wrapper_env_for_nodejs(code_dir: Path) -> None:
 
 
 def test_wrapper_env_refuses_unknown_envs(code_dir: Path) -> None:
-    with pytest.raises(ValueError, match="unsupported env 'java'"):
-        wrapper_env("java", code_dir, None)
+    with pytest.raises(ValueError, match="unsupported env 'go'"):
+        wrapper_env("go", code_dir, None)

@@ -10,7 +10,8 @@
  * protocol with JSON text frames: initialize -> init(data) -> initialized; start -> started,
  * start(args, api) (a value or a Promise) -> done {data} or errorMessage {error: {code, message}};
  * stop -> stop(data), wait for start to settle, stopped (the result is dropped); exit -> exit(data),
- * close, process exit.
+ * close, process exit. Code API (`api`): progress, and sub-pipelines as in HKube's Node.js wrapper,
+ * startRawSubpipeline / startStoredSubpipeline (Promises), plus stopSubpipeline / runningSubpipelines.
  */
 
 const crypto = require('crypto');
@@ -318,9 +319,11 @@ function rejectBinary(key, value) {
 }
 
 const notYet = (name) => async () => {
-    throw new Error(`${name} is not supported by this wrapper yet (the code API for sub-algorithms and `
-        + 'sub-pipelines is planned); run the work as pipeline nodes instead');
+    throw new Error(`${name} is not supported by this wrapper yet (the code API for sub-algorithms `
+        + 'is planned); run the work as pipeline nodes instead');
 };
+
+const SUB_PIPELINE_REPLIES = new Set(['subPipelineDone', 'subPipelineError', 'subPipelineStopped']);
 
 class Runner {
     constructor(url, algorithm, loadError) {
@@ -331,12 +334,61 @@ class Runner {
         this.job = null;
         this.current = null;
         this.exiting = false;
+        // Sub-pipeline calls waiting for their end, by subPipelineId (a per-process counter, as
+        // HKube's wrapper numbers them); a stop settles them all (`stopping` until the next start).
+        this.calls = new Map();
+        this.lastCallId = 0;
+        this.stopping = false;
         this.api = {
             progress: (percent, message = '') => this.send({ command: 'progress', data: { progress: percent, message } }),
             startAlgorithm: notYet('startAlgorithm'),
-            startStoredSubpipeline: notYet('startStoredSubpipeline'),
-            startRawSubpipeline: notYet('startRawSubpipeline'),
+            // As in HKube's Node.js wrapper: resolves with the child's results (null with
+            // includeResult=false or when the child was stopped), rejects with the error message
+            // (a string) when the child failed or could not start.
+            startRawSubpipeline: (name, nodes, flowInput, options = {}, webhooks = {}, includeResult = true) => (
+                this.subPipeline('startRawSubPipeline', { name, nodes, flowInput, options, webhooks }, includeResult)),
+            startStoredSubpipeline: (name, flowInput = {}, includeResult = true) => (
+                this.subPipeline('startStoredSubPipeline', { name, flowInput }, includeResult)),
+            stopSubpipeline: (subPipelineId, reason = '') => this.send({
+                command: 'stopSubPipeline', data: { subPipelineId: String(subPipelineId), reason },
+            }),
+            runningSubpipelines: () => [...this.calls.keys()],
         };
+    }
+
+    subPipeline(command, subPipeline, includeResult) {
+        if (this.stopping) {
+            return Promise.resolve(null);
+        }
+        this.lastCallId += 1;
+        const subPipelineId = String(this.lastCallId);
+        return new Promise((resolve, reject) => {
+            this.calls.set(subPipelineId, { resolve, reject, includeResult });
+            this.send({ command, data: { subPipeline, subPipelineId, includeResult } });
+        });
+    }
+
+    onReply(command, data) {
+        const id = data && String(data.subPipelineId);
+        const call = this.calls.get(id);
+        if (!call) {
+            return; // released by a stop
+        }
+        this.calls.delete(id);
+        if (command === 'subPipelineDone') {
+            call.resolve(call.includeResult && data.response !== undefined ? data.response : null);
+        } else if (command === 'subPipelineError') {
+            call.reject(data.error);
+        } else {
+            call.resolve(null);
+        }
+    }
+
+    releaseCalls() {
+        this.stopping = true;
+        const calls = [...this.calls.values()];
+        this.calls.clear();
+        calls.forEach((call) => call.resolve(null));
     }
 
     sendText(text) {
@@ -404,7 +456,10 @@ class Runner {
                 this.onExit(message.data);
                 break;
             default:
-                break; // code-API replies and unknown commands are ignored, like HKube's wrapper
+                if (SUB_PIPELINE_REPLIES.has(message && message.command)) {
+                    this.onReply(message.command, message.data);
+                }
+                break; // subPipelineStarted and unknown commands are ignored, like HKube's wrapper
         }
     }
 
@@ -448,6 +503,7 @@ class Runner {
         }
         const task = { stopped: false, done: null };
         this.current = task;
+        this.stopping = false;
         task.done = this.runTask(task, job).finally(() => {
             if (this.current === task) {
                 this.current = null;
@@ -496,6 +552,7 @@ class Runner {
                 console.error(err);
             }
         }
+        this.releaseCalls(); // a start waiting on a sub-pipeline settles, so the stop completes
         if (task) {
             await task.done;
         }

@@ -15,7 +15,7 @@ import time
 import traceback
 from typing import Any
 
-from .api import HkubeApi
+from .api import SUB_PIPELINE_REPLIES, HkubeApi
 from .codec import Codec
 from .loader import Algorithm
 from .websocket import ConnectionClosed, HandshakeError, WebSocket
@@ -115,7 +115,9 @@ class Runner:
                 threading.Thread(target=self._on_stop, args=(message.get("data"),), daemon=True).start()
             elif command == "exit":
                 return self._on_exit(message.get("data"))
-            # Anything else (code-API replies, unknown commands) is ignored, like HKube's wrapper.
+            elif command in SUB_PIPELINE_REPLIES:
+                self.api.on_reply(message)
+            # Anything else (unknown commands) is ignored, like HKube's wrapper.
 
     def _connect(self) -> bool:
         self._ws = None
@@ -157,6 +159,7 @@ class Runner:
         if task_args is None:
             return  # no successful initialize before it (e.g. a pipelined start after a failed init)
         task = _Task(task_args)
+        self.api.new_task()
         with self._state_lock:
             self._current = task
         self._send_frame(self._started)
@@ -201,6 +204,7 @@ class Runner:
                 algorithm.stop(data)
             except BaseException:  # noqa: BLE001 - the stop still completes, traceback on stderr
                 traceback.print_exc()
+        self.api.release_all()  # a start() waiting on a sub-pipeline returns, so the stop completes
         if task is not None:
             task.finished.wait()
         self._send_frame(self._stopped)
