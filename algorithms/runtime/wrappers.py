@@ -1,4 +1,9 @@
-"""How to launch our own algorithm wrappers (``algorithms/wrappers``) under an AlgorithmSession."""
+"""How to launch our own algorithm wrappers (``algorithms/wrappers``) under an AlgorithmSession.
+
+The environment and paths are `builds.environments`' (what algorithm workers use); this
+adds the command for a given interpreter, for sessions started outside a build (tests,
+benchmarks).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,9 @@ import os
 import sys
 from pathlib import Path
 
-WRAPPERS_DIR = Path(__file__).resolve().parent.parent / "wrappers"
-PYTHON_WRAPPER_DIR = WRAPPERS_DIR / "python"  # holds the hkube_wrapper package
-NODEJS_WRAPPER = WRAPPERS_DIR / "nodejs" / "wrapper.js"
+from builds.environments import DEFAULT_ENTRY_POINTS, NODEJS_WRAPPER, PYTHON_WRAPPER_DIR, wrapper_env
 
-DEFAULT_ENTRY_POINTS = {"python": "main.py", "nodejs": "index.js"}
+__all__ = ["DEFAULT_ENTRY_POINTS", "NODEJS_WRAPPER", "PYTHON_WRAPPER_DIR", "wrapper_launch"]
 
 
 def wrapper_launch(
@@ -27,15 +30,9 @@ def wrapper_launch(
     ``python`` is the interpreter of the algorithm's own environment (the wrapper needs only the
     standard library, and uses msgpack frames when that environment has msgpack).
     """
-    env = {
-        "ALGORITHM_PATH": os.fspath(algorithm_path),
-        "ALGORITHM_ENTRY_POINT": entry_point or DEFAULT_ENTRY_POINTS.get(language, ""),
-    }
+    env = wrapper_env(language, Path(algorithm_path), entry_point)
     if language == "python":
-        # PYTHONPATH is replaced, not extended: the worker's own path must not leak into the algorithm.
-        env["PYTHONPATH"] = os.fspath(PYTHON_WRAPPER_DIR)
-        env["PYTHONUNBUFFERED"] = "1"  # log lines reach drain_logs() while the task runs
         return [python, "-m", "hkube_wrapper"], env
     if language == "nodejs":
         return [node, os.fspath(NODEJS_WRAPPER)], env
-    raise ValueError(f"no wrapper for language {language!r}; expected python or nodejs")
+    raise ValueError(f"no wrapper for language {language!r}")

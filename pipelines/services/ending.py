@@ -27,6 +27,12 @@ from pipelines.services.status import _freeze_status
 from storage import get_storage, paths
 
 
+def _result(job: Job, status: str, stamp: int, **extra: Any) -> dict[str, Any]:
+    """The job's result object (HKube §6.3) without jobId; `data` stays a storage reference."""
+    fields = {"startTime": job.start_time, "pipeline": job.pipeline_name, "status": status}
+    return {**fields, **extra, "timestamp": stamp, "timeTook": round((stamp - job.start_time) / 1000, 3)}
+
+
 def _stop_running_nodes(job: Job) -> None:
     running = list(JobNode.objects.filter(job=job).exclude(status__in=FINAL_NODE_STATUSES))
     celery_ids = [i for n in running for i in (n.celery_ids or [])]
@@ -54,15 +60,9 @@ def _fail_job(job: Job, error: str, node_name: str | None) -> None:
         error_node=node_name,
         end_time=stamp,
         status_timestamp=stamp,
-        result={
-            "startTime": job.start_time,
-            "pipeline": job.pipeline_name,
-            "status": JobStatus.FAILED,
-            "error": error,
-            **({"nodeName": node_name} if node_name else {}),
-            "timestamp": stamp,
-            "timeTook": round((stamp - job.start_time) / 1000, 3),
-        },
+        result=_result(
+            job, JobStatus.FAILED, stamp, error=error, **({"nodeName": node_name} if node_name else {})
+        ),
     )
     if changed:
         _freeze_status(job.job_id)
@@ -82,14 +82,7 @@ def _finish_job(job: Job, graph: dag.Graph) -> None:
         status=JobStatus.COMPLETED,
         end_time=stamp,
         status_timestamp=stamp,
-        result={
-            "startTime": job.start_time,
-            "pipeline": job.pipeline_name,
-            "status": JobStatus.COMPLETED,
-            "data": {"storageInfo": {"path": result_path}},
-            "timestamp": stamp,
-            "timeTook": round((stamp - job.start_time) / 1000, 3),
-        },
+        result=_result(job, JobStatus.COMPLETED, stamp, data={"storageInfo": {"path": result_path}}),
     )
     if changed:
         _freeze_status(job.job_id)
@@ -143,14 +136,7 @@ def stop_job(job_id: str, reason: str = "stopped due to request") -> bool:
             reason=reason,
             end_time=stamp,
             status_timestamp=stamp,
-            result={
-                "startTime": job.start_time,
-                "pipeline": job.pipeline_name,
-                "status": JobStatus.STOPPED,
-                "reason": reason,
-                "timestamp": stamp,
-                "timeTook": round((stamp - job.start_time) / 1000, 3),
-            },
+            result=_result(job, JobStatus.STOPPED, stamp, reason=reason),
             audit_trail=[{"timestamp": stamp, "user": audit_user(), "action": "stop"}, *job.audit_trail],
         )
         if not changed:
