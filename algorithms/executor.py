@@ -365,5 +365,10 @@ def stop_all_workers(timeout: float = 15.0) -> None:
     for worker in workers:
         if launch.alive(worker.id, worker.pid):
             launch.kill(worker.pid)
+    # A worker killed before it closed its algorithm process leaves that process group behind.
+    for raw in rc.client().hgetall(rc.WORKERS_KEY).values():
+        algorithm_pid = json.loads(raw).get("algorithmPid")
+        if algorithm_pid:
+            launch.kill(int(algorithm_pid))
     rc.client().delete(rc.WORKERS_KEY)
     resources.release_all()

@@ -91,6 +91,8 @@ def _heartbeat_loop(stop: threading.Event) -> None:
             "pid": os.getpid(),
             "host": socket.gethostname(),
             "busy": bool(state.busy),
+            # The algorithm process runs in its own process group: shutdown kills it too.
+            "algorithmPid": state.session.pid if state.session is not None else None,
             "lastActive": state.last_active,
             "started": started,
             "seen": time.time(),

@@ -25,6 +25,7 @@ import requests
 from hkube_site import embedded
 
 ROOT = Path(__file__).resolve().parents[2]
+_shared_redis_taken = False
 
 
 def _database_url(home: Path) -> tuple[str, str | None]:
@@ -33,7 +34,8 @@ def _database_url(home: Path) -> tuple[str, str | None]:
         return f"sqlite:///{home / 'e2e.sqlite3'}", None
     import psycopg
 
-    name = f"hkube_e2e_{os.getpid()}"
+    # Unique per cluster: a test module may start its own next to the session's.
+    name = f"hkube_e2e_{os.getpid()}_{home.name.replace('-', '_')[-20:]}".lower()
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')
@@ -53,7 +55,11 @@ class Cluster:
     # --- lifecycle -----------------------------------------------------------------------
     def start(self, **extra_env: str) -> Cluster:
         self.home.mkdir(parents=True, exist_ok=True)
-        redis_url = os.environ.get("HKUBE_TEST_REDIS_URL", "")
+        # Only one cluster per process may use (and flush) the shared Redis database; a test
+        # module that starts its own cluster next to the session's gets its own server.
+        global _shared_redis_taken
+        redis_url = "" if _shared_redis_taken else os.environ.get("HKUBE_TEST_REDIS_URL", "")
+        _shared_redis_taken = _shared_redis_taken or bool(redis_url)
         if redis_url:
             redis.Redis.from_url(redis_url).flushdb()
         else:
