@@ -17,6 +17,7 @@ from typing import Any
 from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 
+from hkube_site import queues
 from hkube_site import redis_client as rc
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ def runner() -> Any:
     with _runner_lock:
         if _runner is None:
             from algorithms.runtime.runner import Runner
-            from storage import get_storage
+            from hkube_site.object_store import get_storage
 
             _runner = Runner(get_storage(), WORKER_ID)
         return _runner
@@ -74,7 +75,7 @@ def poke_executor(algorithm_name: str) -> None:
     if client.exists(f"hkube:alive:{algorithm_name}"):
         return
     if client.set(rc.RECONCILE_DEBOUNCE, "1", nx=True, px=300):
-        reconcile_workers.apply_async(queue="control")
+        reconcile_workers.apply_async(queue=queues.CONTROL)
 
 
 # --- algorithm worker process: heartbeat and control messages ----------------------------------

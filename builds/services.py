@@ -23,9 +23,10 @@ from algorithms import services as algorithm_services
 from algorithms.models import Algorithm, AlgorithmVersion
 from builds.models import Build, BuildStatus
 from hkube_site.errors import InvalidData, NotFound
+from hkube_site.object_store import get_storage
 from pipelines.engine import ids
 from pipelines.models import now_ms
-from storage import get_storage, paths
+from storage import paths
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from storage import get_storage
+from hkube_site.object_store import get_storage
 
 OBJ = {"type": "object", "additionalProperties": True}
 

@@ -1,7 +1,7 @@
 """Queue names, named once."""
 
 ENGINE = "engine"  # the pipeline driver: start jobs, react to node completion
-CONTROL = "control"  # the executor (worker scaling), webhooks, triggers
+CONTROL = "control"  # the executor (worker scaling); also Celery's default queue
 BUILDS = "builds"  # code builds; never block the engine
 EVENTS = "events"  # webhooks and pipeline triggers; a slow receiver blocks nothing else
 

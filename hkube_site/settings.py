@@ -14,6 +14,8 @@ import dj_database_url
 import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
+from hkube_site import queues
+
 # Lets generic Django classes be subscripted at run time (`admin.ModelAdmin[Job]`).
 django_stubs_ext.monkeypatch()
 
@@ -169,7 +171,7 @@ CELERY_ACCEPT_CONTENT = ["msgpack", "json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_DEFAULT_QUEUE = "control"
+CELERY_TASK_DEFAULT_QUEUE = queues.CONTROL
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -184,9 +186,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_IMPORTS = ["pipelines.webhooks", "pipelines.triggers"]
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ROUTES = {
-    "pipelines.tasks.*": {"queue": "engine"},
-    "algorithms.tasks.reconcile_workers": {"queue": "control"},
-    "builds.tasks.*": {"queue": "builds"},
+    "pipelines.tasks.*": {"queue": queues.ENGINE},
+    "algorithms.tasks.reconcile_workers": {"queue": queues.CONTROL},
+    "builds.tasks.*": {"queue": queues.BUILDS},
 }
 
 # --- HKube ------------------------------------------------------------------------------

@@ -43,9 +43,9 @@ class TaskAdmin(admin.ModelAdmin[Task]):
     @admin.display(description="algorithm log")
     def algorithm_log(self, task: Task) -> str:
         """What the algorithm printed during this task (pipelines/logs.py), read from storage."""
+        from hkube_site.object_store import get_storage
         from pipelines import logs
         from pipelines.services.common import cluster
-        from storage import get_storage
 
         if not task.job_id or not task.task_id:
             return "-"

@@ -175,10 +175,10 @@ def job_logs(
     Which task a stored log belongs to is computed (taskIds derive from jobId, node and
     batchIndex), so the logs of a batch still running are readable before its task rows exist.
     """
+    from hkube_site.object_store import get_storage
     from pipelines.engine import ids
     from pipelines.models import JobNode
     from pipelines.services.common import cluster
-    from storage import get_storage
 
     storage, name = get_storage(), cluster()
     if task_id is not None:  # one object: its document names its node and item

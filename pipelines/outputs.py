@@ -71,9 +71,10 @@ def run_output_items(spec: dict[str, Any], indices: list[int]) -> None:
 def _run_items(spec: dict[str, Any], indices: list[int]) -> None:
     from algorithms.runtime.runner import ValueCache, record
     from algorithms.worker import record_chunk
+    from hkube_site.object_store import get_storage
     from pipelines import services
     from pipelines.engine import ids, planning
-    from storage import get_storage, paths
+    from storage import paths
 
     storage = get_storage()
     cache = ValueCache(storage)
@@ -150,8 +151,8 @@ class ObjectMissing(Exception):
 
 def object_size(path: str) -> int:
     """The stored size of the object at `path`; raises ObjectMissing."""
+    from hkube_site.object_store import get_storage
     from storage import NotFound as StorageNotFound
-    from storage import get_storage
 
     adapter = get_storage().adapter
     try:
@@ -176,7 +177,7 @@ def json_bytes(value: Any) -> bytes:
 def read_value(path: str) -> Any:
     """The decoded value at `path` (`storage/values`). Objects at or above the threshold
     are refused (`ValueError` with HKube's message): decoding them is the stream api's job."""
-    from storage import get_storage
+    from hkube_site.object_store import get_storage
 
     size = object_size(path)
     if size >= int(settings.HKUBE_RESULTS_THRESHOLD):
@@ -190,7 +191,8 @@ def custom_stream(path: str) -> tuple[Iterator[bytes], str]:
     header; an encoded object below the threshold comes decoded, as JSON; an encoded object
     at or above it comes as its encoded payload (no header): decoding it here would hold
     it all in memory. Anything without the header comes as stored."""
-    from storage import encoding, get_storage
+    from hkube_site.object_store import get_storage
+    from storage import encoding
 
     storage = get_storage()
     size = object_size(path)
@@ -210,7 +212,7 @@ def custom_stream(path: str) -> tuple[Iterator[bytes], str]:
 
 def raw_stream(path: str) -> Iterator[bytes]:
     """`storage/stream`: the object's bytes exactly as stored."""
-    from storage import get_storage
+    from hkube_site.object_store import get_storage
 
     object_size(path)
     return get_storage().adapter.open_stream(path)
@@ -225,7 +227,7 @@ def results_archive(job: Job) -> IO[bytes]:
     entries, a big one with `info: {size, fileName}`. Raises ObjectMissing for a job with
     no result data (running, failed or stopped)."""
     from algorithms.models import Algorithm
-    from storage import get_storage
+    from hkube_site.object_store import get_storage
 
     data_ref = (job.result or {}).get("data")
     if not (isinstance(data_ref, dict) and data_ref.get("storageInfo")):

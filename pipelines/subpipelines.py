@@ -20,9 +20,9 @@ from typing import Any, Literal
 from django.db import transaction
 
 from hkube_site.errors import NotFound
+from hkube_site.object_store import get_storage
 from pipelines import schema, services
 from pipelines.models import Job, JobStatus, Pipeline, TriggerKind, TriggerRun
-from storage import get_storage
 
 SUB_PIPELINE = "sub-pipeline"
 RAW_TYPES = ["internal", "raw", SUB_PIPELINE]

@@ -9,6 +9,7 @@ from django.db import transaction
 
 from hkube_site import redis_client as rc
 from hkube_site.errors import Missing
+from hkube_site.object_store import get_storage
 from pipelines import events, outputs, scheduling
 from pipelines.engine import dag
 from pipelines.engine import results as engine_results
@@ -24,7 +25,7 @@ from pipelines.models import (
 )
 from pipelines.services.common import RUNNING_STATUSES, audit_user, cluster
 from pipelines.services.status import _freeze_status
-from storage import get_storage, paths
+from storage import paths
 
 
 def _result(job: Job, status: str, stamp: int, **extra: Any) -> dict[str, Any]:

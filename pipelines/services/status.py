@@ -9,6 +9,7 @@ from django.db.models import Count
 
 from hkube_site import redis_client as rc
 from hkube_site.errors import InvalidData
+from hkube_site.object_store import get_storage
 from pipelines.engine import results as engine_results
 from pipelines.graph import scheduling_warnings, unrecorded_states
 from pipelines.models import (
@@ -19,7 +20,6 @@ from pipelines.models import (
     NodeStatus,
     Task,
 )
-from storage import get_storage
 
 
 def status_data(job: Job) -> dict[str, Any]:

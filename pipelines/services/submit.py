@@ -8,6 +8,7 @@ from typing import Any
 from django.db import transaction
 
 from hkube_site.errors import InvalidData
+from hkube_site.object_store import get_storage
 from pipelines import events, scheduling, schema
 from pipelines.engine import dag, ids
 from pipelines.models import (
@@ -18,7 +19,7 @@ from pipelines.models import (
 )
 from pipelines.services.common import RUNNING_STATUSES, _strip_server_fields, audit_user, cluster
 from pipelines.services.stored import _check_algorithms_exist
-from storage import get_storage, paths
+from storage import paths
 
 
 def submit_job(

@@ -11,10 +11,10 @@ import redis
 from django.test import Client
 
 from algorithms import debug
+from hkube_site.object_store import get_storage
 from pipelines import logs
 from pipelines.engine import ids
 from pipelines.models import Job, JobNode, JobStatus, Task
-from storage import get_storage
 from tests.api.conftest import Api
 
 PIPELINE = {

@@ -12,9 +12,9 @@ import pytest
 from django.test import Client
 
 from algorithms.models import Algorithm
+from hkube_site.object_store import get_storage
 from pipelines import outputs
 from pipelines.models import Job, JobStatus
-from storage import get_storage
 from tests.api.conftest import Api
 
 BIG = "x" * 204_800  # stored: 8-byte header + msgpack str (5 bytes) + 204800 = 204813 bytes

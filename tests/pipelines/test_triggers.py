@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 
 from hkube_site.errors import InvalidData
+from hkube_site.object_store import get_storage
 from pipelines import services, triggers
 from pipelines.models import Job, Pipeline, TriggerRun
-from storage import get_storage, paths
+from storage import paths
 
 
 @pytest.mark.parametrize(

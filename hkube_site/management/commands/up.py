@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from hkube_site import embedded
+from hkube_site import embedded, queues
 
 
 class Command(BaseCommand):
@@ -100,13 +100,20 @@ class Command(BaseCommand):
              "--timeout", "300"],
         )  # fmt: skip
         supervisor.start(
-            "engine",
-            embedded.celery_worker_args("engine", "engine", concurrency=options["engine_concurrency"]),
+            queues.ENGINE,
+            embedded.celery_worker_args(
+                queues.ENGINE, queues.ENGINE, concurrency=options["engine_concurrency"]
+            ),
         )
-        supervisor.start("control", embedded.celery_worker_args("control", "control", pool="solo"))
-        supervisor.start("builds", embedded.celery_worker_args("builds", "builds", pool="solo"))
         supervisor.start(
-            "events", embedded.celery_worker_args("events", "events", pool="threads", concurrency=8)
+            queues.CONTROL, embedded.celery_worker_args(queues.CONTROL, queues.CONTROL, pool="solo")
+        )
+        supervisor.start(
+            queues.BUILDS, embedded.celery_worker_args(queues.BUILDS, queues.BUILDS, pool="solo")
+        )
+        supervisor.start(
+            queues.EVENTS,
+            embedded.celery_worker_args(queues.EVENTS, queues.EVENTS, pool="threads", concurrency=8),
         )
         supervisor.start(
             "beat",
