@@ -35,7 +35,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from hkube_site import redis_client as rc
-from hkube_site.validation import ValidationError, parse_memory_mi
+from hkube_site.units import parse_memory_mi
+from hkube_site.validation import ValidationError
 
 log = logging.getLogger(__name__)
 

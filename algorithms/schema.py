@@ -10,7 +10,8 @@ import math
 import re
 from typing import Any
 
-from hkube_site.validation import ValidationError, apply_defaults, parse_memory_mi, validate
+from hkube_site.units import parse_memory_mi
+from hkube_site.validation import ValidationError, apply_defaults, validate
 
 ENVS = ("nodejs", "python", "java")
 ALGORITHM_TYPES = ("Image", "Code", "Git")

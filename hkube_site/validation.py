@@ -26,85 +26,26 @@ import math
 import operator
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from croniter import croniter
 
+from hkube_site.units import MIN_MEMORY_MI, parse_memory_mi
+from hkube_site.validation_error import AjvError, ValidationError
+
 __all__ = [
     "FORMATS",
     "FORMAT_MESSAGES",
-    "MEMORY_UNITS",
     "AjvError",
     "ValidationError",
     "apply_defaults",
     "check_schema",
     "is_valid_cron",
-    "parse_memory_mi",
     "validate",
 ]
 
 
-class ValidationError(Exception):
-    """A descriptor failed validation; `message` is HKube's text, ready for a 400 body."""
-
-    def __init__(self, message: str, errors: list[AjvError] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.errors: list[AjvError] = errors or []
-
-
-@dataclass(frozen=True)
-class AjvError:
-    """One Ajv error object: `keyword`, `data_path` (Ajv's `dataPath`), `message`, `params`."""
-
-    keyword: str
-    data_path: str
-    message: str
-    params: Mapping[str, Any] = field(default_factory=dict)
-
-
 # --- formats --------------------------------------------------------------------------------------
-
-MIN_MEMORY_MI = 4
-MEMORY_UNITS = ("Ki", "M", "Mi", "Gi", "m", "K", "G", "T", "Ti")
-_MEMORY_FACTORS: dict[str, float] = {
-    "Ki": 2.0**10,
-    "M": 1e6,
-    "Mi": 2.0**20,
-    "Gi": 2.0**30,
-    "m": 1e-3,
-    "K": 1e3,
-    "G": 1e9,
-    "T": 1e12,
-    "Ti": 2.0**40,
-}
-_MEMORY_UNIT_MESSAGE = f"memory unit must be one of {','.join(MEMORY_UNITS)}"
-# parse-unit: the unit is whatever follows the leading run of digits, dots and signs.
-_UNIT_SPLIT = re.compile(r"[\d.\-+]*\s*(.*)", re.DOTALL)
-_JS_FLOAT_PREFIX = re.compile(r"\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)")
-
-
-def parse_memory_mi(value: str | float) -> float:
-    """A Kubernetes memory quantity in Mi, like `@hkube/units-converter`'s `getMemoryInMi`.
-
-    `"512Mi"` -> 512, `"1.5Gi"` -> 1536, `"500Ki"` -> 0.48828125. A number is taken as Mi already.
-    A missing or unknown unit raises `memory unit must be one of Ki,M,Mi,Gi,m,K,G,T,Ti`.
-    """
-    if isinstance(value, bool):
-        raise ValidationError(_MEMORY_UNIT_MESSAGE)
-    if isinstance(value, int | float):
-        return float(value)
-    text = str(value)
-    match = _UNIT_SPLIT.match(text)
-    unit = match.group(1) if match else ""
-    number = _JS_FLOAT_PREFIX.match(text)
-    if not unit or unit not in _MEMORY_FACTORS or number is None:
-        raise ValidationError(_MEMORY_UNIT_MESSAGE)
-    amount = float(number.group(1))
-    if amount < 0:
-        raise ValidationError("value must be >= 0")
-    return amount * _MEMORY_FACTORS[unit] / 2.0**20
 
 
 def _check_memory(value: str) -> bool:

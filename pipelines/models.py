@@ -51,6 +51,8 @@ class JobStatus(models.TextChoices):
 
 
 FINAL_JOB_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.STOPPED)
+# A job that has not ended: it holds a concurrency slot, a stop applies to it, pause accepts it.
+RUNNING_JOB_STATUSES = (JobStatus.PENDING, JobStatus.ACTIVE, JobStatus.PAUSED, JobStatus.RESUMED)
 
 
 class Job(models.Model):
@@ -150,6 +152,11 @@ class TaskStatus(models.TextChoices):
     STOPPED = "stopped"
     CRASHED = "crashed"
     WARNING = "warning"
+
+
+# An item that ran to its end: a redelivered message does not run it again. A `stopped`
+# item ran nothing (its job was stopped), so it is not in this set.
+FINAL_TASK_STATUSES = (TaskStatus.SUCCEED, TaskStatus.FAILED, TaskStatus.CRASHED)
 
 
 class Task(models.Model):

@@ -14,6 +14,7 @@ import copy
 from typing import Any
 
 from hkube_site.validation import apply_defaults, validate
+from pipelines.engine import tolerance
 
 NODE_KINDS = ("algorithm", "pipeline", "debug", "dataSource", "gateway", "output", "hyperparamsTuner")
 RETRY_POLICIES = ("Never", "Always", "OnError", "OnCrash")
@@ -80,7 +81,12 @@ OPTIONS_SCHEMA: dict[str, Any] = {
     "properties": {
         "ttl": {"type": "integer", "default": 3600},
         "activeTtl": {"type": ["integer", "null"], "minimum": 1},
-        "batchTolerance": {"type": "integer", "minimum": 0, "maximum": 100, "default": 80},
+        "batchTolerance": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 100,
+            "default": tolerance.DEFAULT_BATCH_TOLERANCE,
+        },
         "concurrentPipelines": {
             "type": "object",
             "properties": {

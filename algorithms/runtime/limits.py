@@ -127,7 +127,8 @@ def watch_memory(session: Any, descriptor: dict[str, Any]) -> MemoryWatch | None
     `HKUBE_MEMORY_LIMIT_RATIO`, 0: no limit); over it, the session is killed with HKube's message."""
     from django.conf import settings
 
-    from hkube_site.validation import ValidationError, parse_memory_mi
+    from hkube_site.units import parse_memory_mi
+    from hkube_site.validation import ValidationError
 
     ratio = float(settings.HKUBE_MEMORY_LIMIT_RATIO)
     mem = descriptor.get("mem")

@@ -7,7 +7,6 @@ and changes state by compare-and-swap, so redelivered messages do nothing twice.
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 from django.conf import settings
@@ -16,7 +15,7 @@ from django.db.models import Count
 
 from hkube_site import redis_client as rc
 from pipelines import events, outputs
-from pipelines.engine import dag, planning
+from pipelines.engine import dag, planning, tolerance
 from pipelines.models import (
     FINAL_NODE_STATUSES,
     Job,
@@ -263,7 +262,6 @@ def _task_spec(
         "batch": plan["batch"] or bool(plan["waitAny"]),
         "retry": descriptor.get("retry") or {"policy": "OnCrash", "limit": 3},
         "ttl": descriptor.get("ttl") or 0,
-        "batchTolerance": options.get("batchTolerance", 80),
         "cluster": cluster(),
         "info": {
             "savePaths": planning.save_paths(graph, node.node_name),
@@ -386,24 +384,8 @@ def _fatal_error(
     first_error = next((e for _, e, _ in failed_rows if e), "task failed")
     if not node.is_batch:
         return first_error
-    # HKube checks at each failure, against the total item count, and fails with the
-    # count at the moment the ratio first reached the tolerance: reproduce that moment
-    # from the failures in the order they ended.
-    tolerance = int(options.get("batchTolerance", 80))
-    total = node.total
-    for seen, (_, err, _) in enumerate(failed_rows, start=1):
-        percent = js_round(seen / total * 100)
-        if percent >= tolerance:
-            return (
-                f"{seen}/{total} ({percent}%) failed tasks, batch tolerance is {tolerance}%, "
-                f"error: {err or 'task failed'}"
-            )
-    return None
-
-
-def js_round(value: float) -> int:
-    """Math.round: halves go up (Python's round() sends 4.5 to 4)."""
-    return math.floor(value + 0.5)
+    limit = int(options.get("batchTolerance", tolerance.DEFAULT_BATCH_TOLERANCE))
+    return tolerance.batch_failure([err for _, err, _ in failed_rows], node.total, limit)
 
 
 def check_tolerance(job_id: str, node_name: str) -> None:

@@ -11,7 +11,6 @@ from hkube_site.validation import (
     apply_defaults,
     check_schema,
     is_valid_cron,
-    parse_memory_mi,
     validate,
 )
 
@@ -295,27 +294,7 @@ class TestFormats:
                     validate(schema, {"x": value}, use_defaults=False)
 
 
-class TestMemory:
-    @pytest.mark.parametrize(
-        ("value", "mi"),
-        [
-            ("512Mi", 512),
-            ("1.5Gi", 1536),
-            ("500Ki", 0.48828125),
-            ("1Ti", 1048576),
-            ("4M", 4e6 / 2**20),
-            (64, 64),
-        ],
-    )
-    def test_parse_memory_mi(self, value: str | int, mi: float) -> None:
-        assert parse_memory_mi(value) == pytest.approx(mi)
-
-    @pytest.mark.parametrize("value", ["512", "512MB", "1.5i", "", "Mi4"])
-    def test_missing_or_unknown_unit(self, value: str) -> None:
-        with pytest.raises(ValidationError) as caught:
-            parse_memory_mi(value)
-        assert caught.value.message == "memory unit must be one of Ki,M,Mi,Gi,m,K,G,T,Ti"
-
+class TestMemoryFormats:
     def test_memory_format_messages_are_bare(self) -> None:
         schema = {"type": "object", "properties": {"mem": {"type": "string", "format": "algorithm-memory"}}}
         assert message_for(schema, {"mem": "3Mi"}) == "memory must be at least 4 Mi"
