@@ -14,8 +14,9 @@ from algorithms import schema
 from algorithms.models import Algorithm, AlgorithmVersion
 from builds.packaging import sha1_file
 from hkube_site.errors import ActionNotAllowed, AlreadyExists, InvalidData, NotFound
+from pipelines import services as pipeline_services
 from pipelines.engine import ids
-from pipelines.models import Job, JobNode, Pipeline, now_ms
+from pipelines.models import Job, JobNode, now_ms
 
 BUILD_TRIGGERS = ("checksum", "env", "baseImage", "dependencyInstallCmd", "entryPoint", "wrapper")
 RUNNING = ("pending", "active", "paused", "resumed")
@@ -267,37 +268,20 @@ def update_algorithm(payload: dict[str, Any], options: dict[str, Any] | None = N
 
 def delete_algorithm(name: str, *, force: bool = False) -> str:
     algorithm = get_algorithm(name)
-    pipelines = [
-        p.name
-        for p in Pipeline.objects.all()
-        if any(n.get("algorithmName") == name for n in p.descriptor.get("nodes", []))
-    ]
-    jobs = running_jobs_using(name)
-    if (pipelines or jobs) and not force:
-        details = (
-            f"{len(pipelines)} pipelines ({', '.join(pipelines)}), {len(jobs)} executions ({', '.join(jobs)})"
-        )
-        raise ActionNotAllowed(
-            f"algorithm {name} is stored in {details}. "
-            "you must first delete all related data or use the force flag",
-            details=details,
-        )
     from builds.models import Build
-    from pipelines import services as pipeline_services
 
-    for job_id in jobs:
-        pipeline_services.stop_job(job_id, f"algorithm {name} has been deleted")
     with transaction.atomic():
+        # Refuses (raises) before anything is deleted when the algorithm is in use and not forced.
+        removed = pipeline_services.remove_algorithm_pipelines(name, force=force)
         builds = Build.objects.filter(algorithm_name=name).delete()[0]
         versions = AlgorithmVersion.objects.filter(algorithm_name=name).delete()[0]
-        Pipeline.objects.filter(name__in=pipelines).delete()
         algorithm.delete()
     shutil.rmtree(Path(settings.HKUBE_ALGORITHMS_DIR) / name, ignore_errors=True)
     related = f"{builds} builds, {versions} versions"
-    if pipelines:
-        related += f", {len(pipelines)} pipelines"
-    if jobs:
-        related += f", {len(jobs)} executions"
+    if removed.pipelines:
+        related += f", {len(removed.pipelines)} pipelines"
+    if removed.jobs:
+        related += f", {len(removed.jobs)} executions"
     return f"algorithm {name} successfully deleted from store. related data deleted: {related}"
 
 

@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
+from hkube_site.object_store import get_storage
+from pipelines import logs, services
 from pipelines.models import Job, JobNode, Pipeline, Task, TriggerRun, WebhookDelivery
 
 
@@ -43,13 +45,9 @@ class TaskAdmin(admin.ModelAdmin[Task]):
     @admin.display(description="algorithm log")
     def algorithm_log(self, task: Task) -> str:
         """What the algorithm printed during this task (pipelines/logs.py), read from storage."""
-        from hkube_site.object_store import get_storage
-        from pipelines import logs
-        from pipelines.services.common import cluster
-
         if not task.job_id or not task.task_id:
             return "-"
-        document = logs.read_task_log(get_storage(), cluster(), task.job_id, task.task_id)
+        document = logs.read_task_log(get_storage(), services.cluster(), task.job_id, task.task_id)
         if document is None:
             return "(the algorithm printed nothing during this task)"
         lines = document["lines"][-logs.DEFAULT_LIMIT :]

@@ -51,6 +51,8 @@ class JobStatus(models.TextChoices):
 
 
 FINAL_JOB_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.STOPPED)
+# The job type of a sub-pipeline started from algorithm code (pipelines.subpipelines).
+SUB_PIPELINE_TYPE = "sub-pipeline"
 # A job that has not ended: it holds a concurrency slot, a stop applies to it, pause accepts it.
 RUNNING_JOB_STATUSES = (JobStatus.PENDING, JobStatus.ACTIVE, JobStatus.PAUSED, JobStatus.RESUMED)
 

@@ -11,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from pipelines import control, schema
+from pipelines import schema, search, services
 from pipelines.api.views import DESCRIPTOR, JOB_ID, body_dict
 
 OK = {"type": "object", "properties": {"message": {"type": "string"}}}
@@ -21,13 +21,13 @@ JOB_ID_BODY = {"type": "object", "properties": {"jobId": {"type": "string"}}, "r
 class ExecAlgorithm(APIView):
     @extend_schema(request=DESCRIPTOR, responses={200: JOB_ID}, summary="Run one algorithm")
     def post(self, request: Request) -> Response:
-        return Response({"jobId": control.run_algorithm(body_dict(request)).job_id})
+        return Response({"jobId": services.run_algorithm(body_dict(request)).job_id})
 
 
 class ExecRerun(APIView):
     @extend_schema(request=JOB_ID_BODY, responses={200: JOB_ID}, summary="Run a job's pipeline again")
     def post(self, request: Request) -> Response:
-        return Response({"jobId": control.rerun_job(body_dict(request)).job_id})
+        return Response({"jobId": services.rerun_job(body_dict(request)).job_id})
 
 
 class ExecCaching(APIView):
@@ -35,20 +35,20 @@ class ExecCaching(APIView):
         request=DESCRIPTOR, responses={200: JOB_ID}, summary="Run a node and its descendants again"
     )
     def post(self, request: Request) -> Response:
-        return Response({"jobId": control.run_from_node(body_dict(request)).job_id})
+        return Response({"jobId": services.run_from_node(body_dict(request)).job_id})
 
 
 class ExecPause(APIView):
     @extend_schema(request=JOB_ID_BODY, responses={200: OK}, summary="Pause a job")
     def post(self, request: Request) -> Response:
-        control.pause_job(schema.validate_pause(body_dict(request))["jobId"])
+        services.pause_job(schema.validate_pause(body_dict(request))["jobId"])
         return Response({"message": "OK"})
 
 
 class ExecResume(APIView):
     @extend_schema(request=JOB_ID_BODY, responses={200: OK}, summary="Resume a paused job")
     def post(self, request: Request) -> Response:
-        control.resume_job(schema.validate_resume(body_dict(request))["jobId"])
+        services.resume_job(schema.validate_resume(body_dict(request))["jobId"])
         return Response({"message": "OK"})
 
 
@@ -57,19 +57,19 @@ class ExecJobs(APIView):
     def get(self, request: Request) -> Response:
         status = request.query_params.get("status") or None
         raw = request.query_params.get("raw") == "true"
-        return Response(control.running_jobs(status, raw))
+        return Response(search.running_jobs(status, raw))
 
 
 class ExecAuditTrail(APIView):
     @extend_schema(responses={200: DESCRIPTOR, 404: OpenApiResponse(description="auditTrail X Not Found")})
     def get(self, request: Request, job_id: str) -> Response:
-        return Response(control.audit_trail(job_id))
+        return Response(search.audit_trail(job_id))
 
 
 class ExecFlowInput(APIView):
     @extend_schema(responses={200: DESCRIPTOR, 404: OpenApiResponse(description="empty body")})
     def get(self, request: Request, job_id: str) -> HttpResponse:
-        data = control.flow_input(job_id)
+        data = search.flow_input(job_id)
         if data is None:
             return HttpResponse(status=404)  # HKube answers an empty 404 here, not the envelope
         response = HttpResponse(json.dumps(data), content_type="application/json")
@@ -81,8 +81,8 @@ class ExecFlowInput(APIView):
 class ExecSearch(APIView):
     @extend_schema(responses={200: DESCRIPTOR}, summary="Search jobs (query parameters)")
     def get(self, request: Request) -> Response:
-        return Response(control.search_jobs(control.search_query(request.query_params.dict())))
+        return Response(search.search_jobs(search.search_query(request.query_params.dict())))
 
     @extend_schema(request=DESCRIPTOR, responses={200: DESCRIPTOR}, summary="Search jobs")
     def post(self, request: Request) -> Response:
-        return Response(control.search_jobs(body_dict(request)))
+        return Response(search.search_jobs(body_dict(request)))

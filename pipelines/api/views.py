@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -9,7 +10,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from hkube_site.errors import InvalidData, NotFound
+from hkube_site.errors import AlreadyExists, ApiError, InvalidData, NotFound
+from hkube_site.validation import ValidationError
 from pipelines import schema, services
 from pipelines.models import FINAL_JOB_STATUSES, Job, Pipeline
 
@@ -92,8 +94,6 @@ def _ms(value: Any) -> int | None:
         return None
     if isinstance(value, (int, float)):
         return int(value)
-    from datetime import datetime
-
     try:
         return int(datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp() * 1000)
     except ValueError as exc:
@@ -136,9 +136,6 @@ class StorePipelines(APIView):
 
 
 def _store_item(item: Any, overwrite: bool) -> dict[str, Any]:
-    from hkube_site.errors import AlreadyExists, ApiError
-    from hkube_site.validation import ValidationError
-
     try:
         if not isinstance(item, dict):
             raise InvalidData("data should be object")

@@ -2,90 +2,36 @@
 
 Status changes are compare-and-swap (`filter(status__in=old).update(...)`), and act only
 when a row changed, so a redelivered Celery message does nothing twice. Messages are
-published after commit (`transaction.on_commit`).
+published after commit (`transaction.on_commit`). Only public names are exported; the
+modules' `_`-prefixed helpers are theirs.
 """
 
-from pipelines.services.common import (
-    RUNNING_STATUSES,
-    _graphs,
-    _strip_server_fields,
-    audit_user,
-    cluster,
-    job_graph,
+from pipelines.services.algorithm_usage import (
+    RemovedUsage,
+    pipelines_using,
+    remove_algorithm_pipelines,
+    running_jobs_using,
 )
+from pipelines.services.common import audit_user, cluster, job_graph
+from pipelines.services.control import pause_job, rerun_job, resume_job, run_algorithm, run_from_node
 from pipelines.services.driver import (
-    _current_versions,
-    _dispatch_any_items,
-    _dispatch_node,
-    _dispatch_ready,
-    _fatal_error,
-    _flow_input_ref,
-    _node_output,
-    _output_of,
-    _send_items,
-    _send_tasks,
-    _streaming_parents,
-    _task_spec,
     any_parents,
     check_tolerance,
     chunk_indices,
     items_ended,
-    js_round,
     node_failed_unexpectedly,
     node_finished,
     start_job,
 )
-from pipelines.services.ending import (
-    _fail_job,
-    _finish_job,
-    _stop_running_nodes,
-    assemble_results,
-    stop_job,
-    stop_jobs,
-)
-from pipelines.services.status import _freeze_status, result_object, status_data, status_object
-from pipelines.services.stored import (
-    _check_algorithms_exist,
-    _sync_cron_after_commit,
-    _validate_stored,
-    delete_pipeline,
-    merge_stored,
-    store_pipeline,
-    update_pipeline,
-)
-from pipelines.services.submit import (
-    _check_concurrency,
-    _last_run_result,
-    enqueue_start,
-    load_flow_input,
-    submit_job,
-)
+from pipelines.services.ending import assemble_results, stop_children, stop_job, stop_jobs
+from pipelines.services.expiry import expire_jobs
+from pipelines.services.holding import is_held, job_ended, release_held_jobs
+from pipelines.services.status import result_object, status_data, status_object
+from pipelines.services.stored import delete_pipeline, merge_stored, store_pipeline, update_pipeline
+from pipelines.services.submit import enqueue_start, load_flow_input, submit_job
 
 __all__ = [
-    "RUNNING_STATUSES",
-    "_check_algorithms_exist",
-    "_check_concurrency",
-    "_current_versions",
-    "_dispatch_any_items",
-    "_dispatch_node",
-    "_dispatch_ready",
-    "_fail_job",
-    "_fatal_error",
-    "_finish_job",
-    "_flow_input_ref",
-    "_freeze_status",
-    "_graphs",
-    "_last_run_result",
-    "_node_output",
-    "_output_of",
-    "_send_items",
-    "_send_tasks",
-    "_stop_running_nodes",
-    "_streaming_parents",
-    "_strip_server_fields",
-    "_sync_cron_after_commit",
-    "_task_spec",
-    "_validate_stored",
+    "RemovedUsage",
     "any_parents",
     "assemble_results",
     "audit_user",
@@ -94,17 +40,29 @@ __all__ = [
     "cluster",
     "delete_pipeline",
     "enqueue_start",
+    "expire_jobs",
+    "is_held",
     "items_ended",
+    "job_ended",
     "job_graph",
-    "js_round",
     "load_flow_input",
     "merge_stored",
     "node_failed_unexpectedly",
     "node_finished",
+    "pause_job",
+    "pipelines_using",
+    "release_held_jobs",
+    "remove_algorithm_pipelines",
+    "rerun_job",
     "result_object",
+    "resume_job",
+    "run_algorithm",
+    "run_from_node",
+    "running_jobs_using",
     "start_job",
     "status_data",
     "status_object",
+    "stop_children",
     "stop_job",
     "stop_jobs",
     "store_pipeline",

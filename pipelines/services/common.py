@@ -7,12 +7,7 @@ from typing import Any
 from django.conf import settings
 
 from pipelines.engine import dag
-from pipelines.models import (
-    Job,
-    JobStatus,
-)
-
-RUNNING_STATUSES = (JobStatus.PENDING, JobStatus.ACTIVE, JobStatus.PAUSED, JobStatus.RESUMED)
+from pipelines.models import Job
 
 
 def audit_user() -> str:

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import Count
 
 from hkube_site import redis_client as rc
-from pipelines import events, outputs
+from pipelines import events, messages, outputs
 from pipelines.engine import dag, planning, tolerance
 from pipelines.models import (
     FINAL_NODE_STATUSES,
@@ -294,7 +294,6 @@ def _send_tasks(job_id: str, node_pk: int, spec: dict[str, Any], total: int, bat
 
     from algorithms.debug import route
     from algorithms.tasks import poke_executor, run_items
-    from pipelines.tasks import node_failed_unexpectedly, node_finished
 
     if outputs.is_output(spec):
         outputs.run_output_items(spec, list(range(total)) if batch else [0])  # no algorithm
@@ -309,8 +308,8 @@ def _send_tasks(job_id: str, node_pk: int, spec: dict[str, Any], total: int, bat
         ids_ = [message.apply_async(queue=queue, priority=priority, ignore_result=True).id]
     else:
         header = [run_items.si(spec, indices).set(queue=queue, priority=priority) for indices in chunks]
-        callback = node_finished.si(job_id, spec["nodeName"])
-        body = callback.on_error(node_failed_unexpectedly.si(job_id, spec["nodeName"]))
+        callback = messages.node_finished(job_id, spec["nodeName"])
+        body = callback.on_error(messages.node_failed_unexpectedly(job_id, spec["nodeName"]))
         result = chord(header)(body)
         ids_ = [r.id for r in (result.parent.results if result.parent else [])]
     JobNode.objects.filter(pk=node_pk).update(celery_ids=ids_)

@@ -10,11 +10,13 @@ from django.db import transaction
 from hkube_site import redis_client as rc
 from hkube_site.errors import Missing
 from hkube_site.object_store import get_storage
-from pipelines import events, outputs, scheduling
+from pipelines import events, outputs
 from pipelines.engine import dag
 from pipelines.engine import results as engine_results
 from pipelines.models import (
     FINAL_NODE_STATUSES,
+    RUNNING_JOB_STATUSES,
+    SUB_PIPELINE_TYPE,
     Job,
     JobNode,
     JobStatus,
@@ -23,7 +25,8 @@ from pipelines.models import (
     TaskStatus,
     now_ms,
 )
-from pipelines.services.common import RUNNING_STATUSES, audit_user, cluster
+from pipelines.services import holding
+from pipelines.services.common import audit_user, cluster
 from pipelines.services.status import _freeze_status
 from storage import paths
 
@@ -70,7 +73,7 @@ def _fail_job(job: Job, error: str, node_name: str | None) -> None:
         _stop_running_nodes(job)
         events.status_changed(job, JobStatus.FAILED, "error")
         events.finished(job.job_id)
-        scheduling.job_ended(job)
+        holding.job_ended(job)
         _stop_sub_pipelines(job.job_id, f"parent pipeline failed. {error}")
 
 
@@ -91,7 +94,7 @@ def _finish_job(job: Job, graph: dag.Graph) -> None:
         transaction.on_commit(lambda: rc.clear_active(job_id))
         events.status_changed(job, JobStatus.COMPLETED)
         events.finished(job_id)
-        scheduling.job_ended(job)
+        holding.job_ended(job)
 
 
 def assemble_results(job: Job, graph: dag.Graph) -> list[dict[str, Any]]:
@@ -132,7 +135,7 @@ def stop_job(job_id: str, reason: str = "stopped due to request") -> bool:
         if job is None:
             return False
         stamp = now_ms()
-        changed = Job.objects.filter(job_id=job_id, status__in=RUNNING_STATUSES).update(
+        changed = Job.objects.filter(job_id=job_id, status__in=RUNNING_JOB_STATUSES).update(
             status=JobStatus.STOPPED,
             reason=reason,
             end_time=stamp,
@@ -146,16 +149,21 @@ def stop_job(job_id: str, reason: str = "stopped due to request") -> bool:
         _stop_running_nodes(job)
         events.status_changed(job, JobStatus.STOPPED)
         events.finished(job_id)
-        scheduling.job_ended(job)
+        holding.job_ended(job)
         _stop_sub_pipelines(job_id, f"parent pipeline stopped. {reason}")
     return True
 
 
 def _stop_sub_pipelines(job_id: str, reason: str) -> None:
     """Stop cascades: the job's running sub-pipelines are stopped after commit."""
-    from pipelines import subpipelines  # late: it builds on this package
+    transaction.on_commit(lambda: stop_children(job_id, reason))
 
-    subpipelines.stop_children_after_commit(job_id, reason)
+
+def stop_children(job_id: str, reason: str) -> list[str]:
+    """Stop the running sub-pipelines of a job (each stop cascades to its own children)."""
+    running = Job.objects.filter(parent_job_id=job_id, status__in=RUNNING_JOB_STATUSES)
+    children = [j.job_id for j in running.only("job_id", "types") if SUB_PIPELINE_TYPE in (j.types or [])]
+    return [child for child in children if stop_job(child, reason)]
 
 
 def stop_jobs(

@@ -8,14 +8,10 @@ from typing import Any
 from django.db import transaction
 
 from hkube_site.errors import AlreadyExists, InvalidData, NotFound
-from pipelines import schema
+from pipelines import schema, stored_triggers
 from pipelines.engine import dag, ids
-from pipelines.models import (
-    Job,
-    Pipeline,
-    now_ms,
-)
-from pipelines.services.common import RUNNING_STATUSES, _strip_server_fields, audit_user
+from pipelines.models import RUNNING_JOB_STATUSES, Job, Pipeline, now_ms
+from pipelines.services.common import _strip_server_fields, audit_user
 from pipelines.services.ending import stop_job
 
 
@@ -40,17 +36,13 @@ def _validate_stored(descriptor: dict[str, Any]) -> dict[str, Any]:
     except dag.DescriptorError as exc:
         raise InvalidData(exc.message) from exc
     _check_algorithms_exist(descriptor)
-    from pipelines import triggers  # late: triggers builds on this module
-
-    triggers.check_trigger_cycles(descriptor)
+    stored_triggers.check_trigger_cycles(descriptor)
     return descriptor
 
 
 def _sync_cron_after_commit(name: str) -> None:
     """Mirror the stored pipeline's cron trigger into beat (the reconcile loop would too)."""
-    from pipelines import triggers
-
-    transaction.on_commit(lambda: triggers.sync_cron(name))
+    transaction.on_commit(lambda: stored_triggers.sync_cron(name))
 
 
 def store_pipeline(descriptor: dict[str, Any]) -> Pipeline:
@@ -97,7 +89,7 @@ def delete_pipeline(name: str) -> str:
         raise NotFound("pipeline", name)
     # Only jobs run from the stored pipeline; `types` is filtered in Python because JSON
     # containment lookups are not available on SQLite.
-    candidates = Job.objects.filter(pipeline_name=name, status__in=RUNNING_STATUSES)
+    candidates = Job.objects.filter(pipeline_name=name, status__in=RUNNING_JOB_STATUSES)
     running = [j for j in candidates if "stored" in (j.types or [])]
     stopped = sum(1 for job in running if stop_job(job.job_id, "pipeline has been deleted"))
     pipeline.delete()

@@ -9,15 +9,17 @@ from django.db import transaction
 
 from hkube_site.errors import InvalidData
 from hkube_site.object_store import get_storage
-from pipelines import events, scheduling, schema
+from pipelines import events, messages, schema
 from pipelines.engine import dag, ids
 from pipelines.models import (
     FINAL_JOB_STATUSES,
+    RUNNING_JOB_STATUSES,
     Job,
     JobStatus,
     now_ms,
 )
-from pipelines.services.common import RUNNING_STATUSES, _strip_server_fields, audit_user, cluster
+from pipelines.services import holding
+from pipelines.services.common import _strip_server_fields, audit_user, cluster
 from pipelines.services.stored import _check_algorithms_exist
 from storage import paths
 
@@ -47,7 +49,7 @@ def submit_job(
         raise InvalidData(exc.message) from exc
     _check_algorithms_exist(descriptor)
     _check_concurrency(descriptor)
-    held = scheduling.is_held(descriptor, descriptor["name"], descriptor.get("experimentName", "main"))
+    held = holding.is_held(descriptor, descriptor["name"], descriptor.get("experimentName", "main"))
 
     job_id = ids.job_id()
     flow_input = descriptor.pop("flowInput", None)
@@ -95,16 +97,14 @@ def submit_job(
             audit_trail=[{"timestamp": stamp, "user": audit_user(), "action": "run"}],
             max_exceeded=held,
         )
-        if not held:  # a held job starts when a slot frees (scheduling.release_held_jobs)
+        if not held:  # a held job starts when a slot frees (holding.release_held_jobs)
             transaction.on_commit(lambda: enqueue_start(job_id, job.priority))
         events.status_changed(job, JobStatus.PENDING)
     return job
 
 
 def enqueue_start(job_id: str, priority: int) -> None:
-    from pipelines.tasks import start_job as start_job_task
-
-    start_job_task.apply_async((job_id,), priority=priority)
+    messages.send_start_job(job_id, priority)
 
 
 def _check_concurrency(descriptor: dict[str, Any]) -> None:
@@ -114,7 +114,7 @@ def _check_concurrency(descriptor: dict[str, Any]) -> None:
     running = Job.objects.filter(
         pipeline_name=descriptor["name"],
         experiment=descriptor.get("experimentName", "main"),
-        status__in=RUNNING_STATUSES,
+        status__in=RUNNING_JOB_STATUSES,
     ).count()
     if running >= limit["amount"] and limit.get("rejectOnFailure", True):
         raise InvalidData(f"maximum number [{limit['amount']}] of concurrent pipelines has been reached")

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from pipelines import control, services
+from pipelines import services
 from pipelines.models import Job, JobNode, JobStatus, NodeStatus, Task, TaskStatus
+from pipelines.services import control
 from tests.api.conftest import Api
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from django_celery_beat.models import PeriodicTask
 
-from pipelines import triggers, webhooks
+from pipelines import stored_triggers, webhooks
 from pipelines.models import Pipeline, TriggerKind, TriggerRun
 from tests.api.conftest import Api
 
@@ -78,7 +78,7 @@ def test_reconcile_mirrors_stored_crons_into_beat_and_drops_deleted_ones(api: Ap
     # Stored directly: whatever the call sites do, the reconcile loop catches up.
     store(api, stored("six-fields", triggers={"cron": {"pattern": "30 */2 * * * 1-5", "enabled": True}}))
     store(api, stored("no-cron"))
-    triggers.reconcile_crons()
+    stored_triggers.reconcile_crons()
     task = PeriodicTask.objects.get(name="hkube cron: six-fields")
     assert task.crontab is not None
     # Beat has no seconds: the seconds field is dropped, the job fires once in each minute.
@@ -86,8 +86,8 @@ def test_reconcile_mirrors_stored_crons_into_beat_and_drops_deleted_ones(api: Ap
     assert not PeriodicTask.objects.filter(name="hkube cron: no-cron").exists()
 
     api.client.delete("/api/v1/store/pipelines/six-fields")
-    triggers.reconcile_crons()
-    assert not PeriodicTask.objects.filter(task=triggers.CRON_TASK).exists()
+    stored_triggers.reconcile_crons()
+    assert not PeriodicTask.objects.filter(task=stored_triggers.CRON_TASK).exists()
 
 
 # --- triggers tree ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 
 from hkube_site.errors import InvalidData
 from hkube_site.object_store import get_storage
-from pipelines import services, triggers
+from pipelines import services, stored_triggers, triggers
 from pipelines.models import Job, Pipeline, TriggerRun
 from storage import paths
 
@@ -24,12 +24,12 @@ from storage import paths
 )
 def test_cron_patterns_become_beat_crontabs(pattern: str, fields: tuple[str, ...]) -> None:
     names = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
-    assert triggers.crontab_fields(pattern) == dict(zip(names, fields, strict=True))
+    assert stored_triggers.crontab_fields(pattern) == dict(zip(names, fields, strict=True))
 
 
 def test_a_pattern_beat_cannot_express_is_not_scheduled() -> None:
-    assert triggers.crontab_fields("0 0 L * *") is None
-    assert triggers.crontab_fields("* * *") is None
+    assert stored_triggers.crontab_fields("0 0 L * *") is None
+    assert stored_triggers.crontab_fields("* * *") is None
 
 
 def test_the_parent_results_are_merged_into_the_stored_flow_input() -> None:
@@ -55,11 +55,11 @@ def test_cycles_are_found_through_any_path(algorithm: str) -> None:
     store("a")
     store("b", ["a"])
     store("c", ["b"])
-    triggers.check_trigger_cycles({"name": "d", "triggers": {"pipelines": ["c"]}})
+    stored_triggers.check_trigger_cycles({"name": "d", "triggers": {"pipelines": ["c"]}})
     with pytest.raises(InvalidData, match="the pipelines triggers is cyclic"):
-        triggers.check_trigger_cycles({"name": "a", "triggers": {"pipelines": ["c"]}})
+        stored_triggers.check_trigger_cycles({"name": "a", "triggers": {"pipelines": ["c"]}})
     with pytest.raises(InvalidData, match="the pipelines triggers is cyclic"):
-        triggers.check_trigger_cycles({"name": "lonely", "triggers": {"pipelines": ["lonely"]}})
+        stored_triggers.check_trigger_cycles({"name": "lonely", "triggers": {"pipelines": ["lonely"]}})
 
 
 def completed_job(job_id: str, name: str, data: list[dict[str, Any]], **extra: Any) -> Job:

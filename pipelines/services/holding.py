@@ -1,7 +1,8 @@
-"""Job admission over time: TTL expiry and `options.concurrentPipelines` holding.
+"""`options.concurrentPipelines` holding: jobs that wait for a slot of their pipeline.
 
-`expire_jobs` and `release_held_jobs` run periodically (beat); release also runs right
-after a job of the same pipeline ends.
+A held job is `pending` with `max_exceeded` set; releasing it clears the flag by
+compare-and-swap and queues its start after commit. `release_held_jobs` runs periodically
+(beat) and right after a job of the same pipeline ends (`job_ended`).
 """
 
 from __future__ import annotations
@@ -10,33 +11,10 @@ import logging
 
 from django.db import transaction
 
-from pipelines.models import Job, JobStatus, now_ms
+from pipelines import messages
+from pipelines.models import RUNNING_JOB_STATUSES, Job, JobStatus
 
 log = logging.getLogger(__name__)
-
-RUNNING = (JobStatus.PENDING, JobStatus.ACTIVE, JobStatus.PAUSED, JobStatus.RESUMED)
-
-
-def expire_jobs() -> list[str]:
-    """Stop jobs past `options.ttl` (counted from submission) or `options.activeTtl`
-    (counted from when the job became active), with HKube's reasons."""
-    from pipelines.services import stop_job
-
-    now = now_ms()
-    stopped = []
-    for job in Job.objects.filter(status__in=RUNNING).only("job_id", "pipeline", "start_time", "active_time"):
-        options = job.pipeline.get("options") or {}
-        ttl = int(options.get("ttl") or 0)
-        active_ttl = int(options.get("activeTtl") or 0)
-        reason = None
-        if ttl > 0 and job.start_time + ttl * 1000 < now:
-            reason = "pipeline expired"
-        elif active_ttl > 0 and job.active_time and job.active_time + active_ttl * 1000 < now:
-            reason = "pipeline active TTL expired"
-        if reason and stop_job(job.job_id, reason):
-            log.info("job %s stopped: %s", job.job_id, reason)
-            stopped.append(job.job_id)
-    return stopped
 
 
 def is_held(descriptor: dict[str, object], pipeline_name: str, experiment: str) -> bool:
@@ -50,7 +28,9 @@ def is_held(descriptor: dict[str, object], pipeline_name: str, experiment: str) 
 
 def _running(pipeline_name: str, experiment: str) -> int:
     return (
-        Job.objects.filter(pipeline_name=pipeline_name, experiment=experiment, status__in=RUNNING)
+        Job.objects.filter(
+            pipeline_name=pipeline_name, experiment=experiment, status__in=RUNNING_JOB_STATUSES
+        )
         .exclude(max_exceeded=True)
         .count()
     )
@@ -58,8 +38,6 @@ def _running(pipeline_name: str, experiment: str) -> int:
 
 def release_held_jobs(pipeline_name: str | None = None) -> list[str]:
     """Start held jobs while their pipeline has free slots: higher priority first, then older."""
-    from pipelines.services import enqueue_start
-
     held = Job.objects.filter(max_exceeded=True, status=JobStatus.PENDING)
     if pipeline_name:
         held = held.filter(pipeline_name=pipeline_name)
@@ -79,7 +57,9 @@ def release_held_jobs(pipeline_name: str | None = None) -> list[str]:
             for job in waiting[: max(0, free)]:
                 if Job.objects.filter(job_id=job.job_id, max_exceeded=True).update(max_exceeded=False):
                     job_id, priority = job.job_id, job.priority
-                    transaction.on_commit(lambda j=job_id, p=priority: enqueue_start(j, p))  # type: ignore[misc]
+                    transaction.on_commit(
+                        lambda j=job_id, p=priority: messages.send_start_job(j, p)  # type: ignore[misc]
+                    )
                     released.append(job.job_id)
     return released
 
