@@ -28,192 +28,25 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from croniter import croniter
-
-from hkube_site.units import MIN_MEMORY_MI, parse_memory_mi
+from hkube_site.formats import FORMAT_MESSAGES, FORMATS
+from hkube_site.js_values import (
+    NO_COERCION,
+    coerce,
+    is_js_falsy,
+    is_number,
+    js_equal,
+    js_str,
+    matches_type,
+)
 from hkube_site.validation_error import AjvError, ValidationError
 
 __all__ = [
-    "FORMATS",
-    "FORMAT_MESSAGES",
     "AjvError",
     "ValidationError",
     "apply_defaults",
     "check_schema",
-    "is_valid_cron",
     "validate",
 ]
-
-
-# --- formats --------------------------------------------------------------------------------------
-
-
-def _check_memory(value: str) -> bool:
-    parse_memory_mi(value)
-    return True
-
-
-def _check_algorithm_memory(value: str) -> bool:
-    # HKube's format function throws instead of returning false, so the message is the bare text.
-    if parse_memory_mi(value) < MIN_MEMORY_MI:
-        raise ValidationError(f"memory must be at least {MIN_MEMORY_MI} Mi")
-    return True
-
-
-_CRON_FIELD = re.compile(r"^[\w*?/,#-]+\Z", re.ASCII)
-
-
-def is_valid_cron(pattern: str) -> bool:
-    """True for what the `cron` package's `CronJob` accepts: 5 fields, or 6 with seconds first.
-
-    `"0 * * * *"` (minute hour day month weekday) and `"20,40 * * * * 0,1,2"` (second minute hour
-    day month weekday) are both valid.
-    """
-    if not isinstance(pattern, str):
-        return False
-    fields = pattern.split()
-    if len(fields) not in (5, 6) or not all(_CRON_FIELD.match(f) for f in fields):
-        return False
-    return bool(croniter.is_valid(" ".join(fields), second_at_beginning=len(fields) == 6))
-
-
-def _regex_format(pattern: str, flags: int = 0) -> Callable[[str], bool]:
-    compiled = re.compile(pattern, flags)
-    return lambda value: compiled.search(value) is not None
-
-
-# JavaScript's `$` (without the m flag) only matches at the very end, hence `\Z` below.
-FORMATS: dict[str, Callable[[str], bool]] = {
-    "url": _regex_format(r"^(f|ht)tps?://", re.IGNORECASE),
-    "cron": is_valid_cron,
-    "pipeline-name": _regex_format(r"^[:\-_.A-Za-z0-9]+\Z", re.IGNORECASE),
-    "experiment-name": _regex_format(r"^[:\-_.A-Za-z0-9]+\Z", re.IGNORECASE),
-    # HKube's class is `[-a-z0-9\\.]`, which also admits a backslash; kept as is.
-    "algorithm-name": _regex_format(r"^[a-z0-9][-a-z0-9\\.]*[a-z0-9]\Z"),
-    "algorithm-image": _regex_format(r"^\S*\Z"),
-    "algorithm-mount-pvc": lambda v: bool(v) and len(v) < 64 and FORMATS["algorithm-name"](v),
-    "path": _regex_format(r"^([A-Za-z0-9.\\-|/])*[^\s]\1*\Z"),
-    "memory": _check_memory,
-    "algorithm-memory": _check_algorithm_memory,
-}
-
-# A failed format among these replaces the whole message (HKube's `wrapErrorMessageFn`).
-FORMAT_MESSAGES: dict[str, str] = {
-    "pipeline-name": "pipeline name must contain only alphanumeric, dash, dot or underscore",
-    "algorithm-name": "algorithm name must contain only lower-case alphanumeric, dash or dot",
-    "algorithm-image": "algorithm image must contain only lower-case alphanumeric, dash or dot",
-    "experiment-name": "experiment name must contain only alphanumeric, dash, dot or underscore",
-}
-
-
-# --- JavaScript value semantics -------------------------------------------------------------------
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _js_str(value: object) -> str:
-    """`'' + value` in JavaScript, for the scalars JSON can carry."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "NaN"
-        if math.isinf(value):
-            return "Infinity" if value > 0 else "-Infinity"
-        if value.is_integer() and abs(value) < 1e21:
-            return str(int(value))
-        return repr(value)
-    return str(value)
-
-
-def _js_number(value: float) -> int | float:
-    """JavaScript has one number type; whole values come back as `int` so JSON prints `3`, not `3.0`."""
-    if math.isfinite(value) and value.is_integer() and abs(value) < 2**53:
-        return int(value)
-    return value
-
-
-_JS_NUMERIC_STRING = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\Z")
-
-
-def _js_to_number(text: str) -> float | None:
-    """`+text` in JavaScript, or None where that is NaN (Infinity is refused too: JSON has none)."""
-    stripped = text.strip()
-    if not stripped:
-        return 0.0
-    if _JS_NUMERIC_STRING.match(stripped):
-        return float(stripped)
-    if re.match(r"^0[xX][0-9a-fA-F]+\Z|^0[oO][0-7]+\Z|^0[bB][01]+\Z", stripped):
-        return float(int(stripped, 0))
-    return None
-
-
-def _js_equal(a: object, b: object) -> bool:
-    """Ajv's deep `equal`: like `==` on JSON values, but `true` is not `1`."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if _is_number(a) and _is_number(b):
-        return a == b
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_js_equal(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_js_equal(a[k], b[k]) for k in a)
-    return type(a) is type(b) and a == b
-
-
-def _matches_type(value: object, type_name: str) -> bool:
-    if type_name == "string":
-        return isinstance(value, str)
-    if type_name == "number":
-        return _is_number(value)
-    if type_name == "integer":
-        return (isinstance(value, int) and not isinstance(value, bool)) or (
-            isinstance(value, float) and value.is_integer()
-        )
-    if type_name == "boolean":
-        return isinstance(value, bool)
-    if type_name == "null":
-        return value is None
-    if type_name == "object":
-        return isinstance(value, dict)
-    if type_name == "array":
-        return isinstance(value, list)
-    raise ValueError(f"unknown JSON type {type_name!r} in schema")
-
-
-_NO_COERCION = object()
-
-
-def _coerce(value: object, types: list[str]) -> object:
-    """Ajv 6 `coerceTypes: true`: try each scalar type in schema order; `_NO_COERCION` if none fits."""
-    for type_name in types:
-        if type_name == "string":
-            if _is_number(value) or isinstance(value, bool):
-                return _js_str(value)
-            if value is None:
-                return ""
-        elif type_name in ("number", "integer"):
-            if isinstance(value, bool):
-                return int(value)
-            if value is None:
-                return 0
-            if isinstance(value, str) and value:
-                number = _js_to_number(value)
-                whole_enough = number is not None and (type_name == "number" or number.is_integer())
-                if number is not None and math.isfinite(number) and whole_enough:
-                    return _js_number(number)
-        elif type_name == "boolean":
-            if value == "false" or value is None or (_is_number(value) and value == 0):
-                return False
-            if value == "true" or (_is_number(value) and value == 1):
-                return True
-        elif type_name == "null" and (value == "" or value is False or (_is_number(value) and value == 0)):
-            return None
-    return _NO_COERCION
 
 
 # --- data paths (Ajv's default, jsonPointers: false) ----------------------------------------------
@@ -296,9 +129,9 @@ class _Walker:
         assert isinstance(schema, Mapping)
 
         types = _schema_types(schema)
-        if types is not None and not any(_matches_type(data, t) for t in types):
-            coerced = _coerce(data, types)
-            if coerced is _NO_COERCION:
+        if types is not None and not any(matches_type(data, t) for t in types):
+            coerced = coerce(data, types)
+            if coerced is NO_COERCION:
                 shown = ",".join(types)
                 return data, [AjvError("type", path, f"should be {shown}", {"type": shown})]
             data = coerced
@@ -311,18 +144,18 @@ class _Walker:
 
     # number: maximum, exclusiveMaximum, minimum, exclusiveMinimum, multipleOf
     def _number(self, schema: Mapping[str, Any], data: Any, path: str, composite: bool) -> _Result:
-        if not _is_number(data):
+        if not is_number(data):
             return data, []
         for keyword, op, ok in _LIMITS:
             limit = schema.get(keyword)
-            if _is_number(limit) and not ok(data, limit):
+            if is_number(limit) and not ok(data, limit):
                 params = {"comparison": op, "limit": limit, "exclusive": op in ("<", ">")}
-                return data, [AjvError(keyword, path, f"should be {op} {_js_str(limit)}", params)]
+                return data, [AjvError(keyword, path, f"should be {op} {js_str(limit)}", params)]
         multiple = schema.get("multipleOf")
-        if _is_number(multiple):
+        if is_number(multiple):
             division = data / multiple
             if not (math.isfinite(division) and float(division).is_integer()):
-                message = f"should be multiple of {_js_str(multiple)}"
+                message = f"should be multiple of {js_str(multiple)}"
                 return data, [AjvError("multipleOf", path, message, {"multipleOf": multiple})]
         return data, []
 
@@ -443,10 +276,10 @@ class _Walker:
 
     # generic: const, enum, not, anyOf, oneOf, allOf
     def _generic(self, schema: Mapping[str, Any], data: Any, path: str, composite: bool) -> _Result:
-        if "const" in schema and not _js_equal(data, schema["const"]):
+        if "const" in schema and not js_equal(data, schema["const"]):
             params = {"allowedValue": schema["const"]}
             return data, [AjvError("const", path, "should be equal to constant", params)]
-        if "enum" in schema and not any(_js_equal(data, v) for v in schema["enum"]):
+        if "enum" in schema and not any(js_equal(data, v) for v in schema["enum"]):
             params = {"allowedValues": list(schema["enum"])}
             return data, [AjvError("enum", path, "should be equal to one of the allowed values", params)]
         if "not" in schema:
@@ -508,16 +341,16 @@ def _find_duplicate(data: list[Any], items: object) -> tuple[int, int] | None:
     if not type_list or any(t in ("object", "array") for t in type_list):
         for i in range(len(data) - 1, 0, -1):
             for j in range(i - 1, -1, -1):
-                if _js_equal(data[i], data[j]):
+                if js_equal(data[i], data[j]):
                     return i, j
         return None
     # Scalar item types: Ajv keys an object by the item, scanning from the end.
     seen: dict[str, int] = {}
     for i in range(len(data) - 1, -1, -1):
         item = data[i]
-        if not any(_matches_type(item, t) for t in type_list):
+        if not any(matches_type(item, t) for t in type_list):
             continue
-        key = item if isinstance(item, str) else _js_str(item)
+        key = item if isinstance(item, str) else js_str(item)
         if isinstance(item_types, list) and isinstance(item, str):
             key = '"' + item
         if key in seen:
@@ -526,22 +359,13 @@ def _find_duplicate(data: list[Any], items: object) -> tuple[int, int] | None:
     return None
 
 
-def _is_js_falsy(value: object) -> bool:
-    return (
-        value is None
-        or value is False
-        or value == ""
-        or (_is_number(value) and (value == 0 or value != value))
-    )
-
-
 def _errors_text(errors: list[AjvError], data_var: str) -> str:
     first = errors[0]
     if first.keyword == "format" and first.params.get("format") in FORMAT_MESSAGES:
         return FORMAT_MESSAGES[first.params["format"]]
     text = ", ".join(f"{data_var}{e.data_path} {e.message}" for e in errors)
     if "allowedValues" in first.params:
-        shown = ",".join("" if v is None else _js_str(v) for v in first.params["allowedValues"])
+        shown = ",".join("" if v is None else js_str(v) for v in first.params["allowedValues"])
         text += f" ({shown})"
     elif "additionalProperty" in first.params:
         text += f" ({first.params['additionalProperty']})"
@@ -559,7 +383,7 @@ def validate(schema: Mapping[str, Any], data: object, *, use_defaults: bool, nam
     A falsy body (`None`, `""`, `0`, `False`) is validated as `{}`, as HKube does. The first error
     raises `ValidationError` with HKube's message, e.g. `data.priority should be <= 5`.
     """
-    if _is_js_falsy(data):
+    if is_js_falsy(data):
         data = {}
     data, errors = _Walker(use_defaults).check(schema, data, "", False)
     if errors:
@@ -593,7 +417,7 @@ def _check_keywords(schema: Schema, where: str) -> None:
         raise ValueError(f"{where}: unknown format {schema['format']!r}")
     types = _schema_types(schema) or []
     for type_name in types:
-        _matches_type(None, type_name)
+        matches_type(None, type_name)
     for key in ("properties", "patternProperties"):
         for name, sub in schema.get(key, {}).items():
             _check_keywords(sub, f"{where}/{key}/{name}")

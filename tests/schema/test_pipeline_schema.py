@@ -10,7 +10,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from hkube_site.validation import FORMATS, ValidationError, check_schema
+from hkube_site.formats import FORMATS
+from hkube_site.validation import ValidationError, check_schema
 from pipelines import schema
 
 

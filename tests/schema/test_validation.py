@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
+from hkube_site.formats import is_valid_cron
 from hkube_site.validation import (
     ValidationError,
     apply_defaults,
     check_schema,
-    is_valid_cron,
     validate,
 )
 
