@@ -15,7 +15,7 @@ from k8s.objects import to_json
 from k8s.release import build_settings, worker_settings
 from k8s.specs import worker_job
 
-from .checks import validate_strict
+from .checks import assert_golden, validate_strict
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "k8s" / "chart" / "hkube"
@@ -57,6 +57,11 @@ def test_every_rendered_object_validates_strictly(helm: Path, profile: str) -> N
     assert objects
     for document in objects.values():
         validate_strict(document)
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_rendered_chart_matches_its_golden_file(helm: Path, profile: str) -> None:
+    assert_golden(f"chart-{profile}", list(_render(helm, profile)))
 
 
 @pytest.mark.parametrize("profile", PROFILES)
