@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,9 @@ from django.db import transaction
 
 from algorithms import schema
 from algorithms.models import Algorithm, AlgorithmVersion
-from builds.packaging import sha1_file
+from builds import services as builds
+from builds.models import Build
+from builds.packaging import PackagingError, detect_archive, sha1_file, unpack
 from hkube_site.errors import ActionNotAllowed, AlreadyExists, InvalidData, NotFound
 from pipelines.engine import ids
 from pipelines.models import Job, JobNode, Pipeline, now_ms
@@ -73,10 +76,6 @@ def get_algorithm(name: str) -> Algorithm:
 def check_upload(upload: Upload) -> str:
     """Refuse unsafe or malformed archives now (a 400 naming the problem), not in the build.
     Returns HKube's fileExt (`gz` or `zip`)."""
-    import tempfile
-
-    from builds.packaging import PackagingError, detect_archive, unpack
-
     try:
         with open(upload.path, "rb") as handle:
             kind = detect_archive(upload.filename, handle.read(8))
@@ -134,6 +133,36 @@ def set_current(version: AlgorithmVersion) -> Algorithm:
     algorithm.audit_trail = [entry, *(algorithm.audit_trail if not created else [])]
     algorithm.save()
     return algorithm
+
+
+def on_build_completed(
+    sender: object,
+    *,
+    build_id: str,
+    algorithm_name: str,
+    descriptor: dict[str, Any],
+    version: str,
+    code_path: str,
+    env_path: str,
+    **kwargs: object,
+) -> None:
+    """A completed build (`builds.signals.build_completed`, connected in `apps.py`) becomes
+    a version of its algorithm. As HKube: it becomes current unless jobs are running on an
+    earlier version; then the algorithm shows error 901 until a version is applied."""
+    options = {**(descriptor.get("options") or {}), "pending": False}
+    created = create_version(
+        {**descriptor, "options": options, "version": version},
+        build_id=build_id,
+        code_path=code_path,
+        env_path=env_path,
+    )
+    earlier = AlgorithmVersion.objects.filter(algorithm_name=algorithm_name).exclude(pk=created.pk)
+    if not earlier.exists() or not running_jobs_using(algorithm_name):
+        set_current(created)
+    else:
+        algorithm = Algorithm.objects.get(name=algorithm_name)
+        algorithm.descriptor = {**algorithm.descriptor, "errors": [901]}
+        algorithm.save(update_fields=["descriptor"])
 
 
 def running_jobs_using(name: str) -> list[str]:
@@ -206,13 +235,14 @@ def apply_algorithm(
     if not (merged.get("algorithmImage") or merged.get("fileInfo") or merged.get("gitRepository")):
         raise InvalidData("cannot apply algorithm due to missing image url or build data")
 
+    # The archive goes to storage before the transaction opens: no slow I/O inside it. If
+    # the transaction then fails, the stored archive is an orphan no build names.
+    package = builds.store_package(name, upload.path) if build_reason and upload is not None else None
     with transaction.atomic():
-        if build_reason is not None and upload is not None:
-            from builds import services as builds
-
+        if package is not None and build_reason is not None:
             if existing is None:
                 merged["options"] = {**(merged.get("options") or {}), "pending": True}
-            build = builds.create_build(merged, upload)
+            build = builds.create_build(package, merged)
             merged["fileInfo"]["path"] = build.file_path
             result.build_id = build.build_id
             result.add(build_reason, triggers=",".join(triggers))
@@ -282,7 +312,6 @@ def delete_algorithm(name: str, *, force: bool = False) -> str:
             "you must first delete all related data or use the force flag",
             details=details,
         )
-    from builds.models import Build
     from pipelines import services as pipeline_services
 
     for job_id in jobs:
@@ -350,7 +379,3 @@ def _remove_unused_code(deleted: AlgorithmVersion) -> None:
     # Only a folder of this algorithm's own: <algorithms dir>/<name>/<version>.
     if folder.parent.resolve() == (Path(settings.HKUBE_ALGORITHMS_DIR) / deleted.algorithm_name).resolve():
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def version_dir(name: str, version: str) -> Path:
-    return Path(settings.HKUBE_ALGORITHMS_DIR) / name / version
