@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 
 from algorithms import resources, services
 from algorithms.models import Algorithm, AlgorithmVersion
-from hkube_site.errors import ApiError, InvalidData
+from hkube_site.errors import ApiError, InvalidData, NotFound
 from hkube_site.validation import ValidationError
 
 OBJ = {"type": "object", "additionalProperties": True}
@@ -166,8 +166,6 @@ class AlgorithmVersion_(APIView):
         services.get_algorithm(name)
         found = AlgorithmVersion.objects.filter(algorithm_name=name, version=version).first()
         if found is None:
-            from hkube_site.errors import NotFound
-
             raise NotFound("version", version)
         return Response(found.as_api())
 
