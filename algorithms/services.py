@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,14 +13,15 @@ from django.db import transaction
 
 from algorithms import schema
 from algorithms.models import Algorithm, AlgorithmVersion
-from builds.packaging import sha1_file
+from builds import services as builds
+from builds.models import Build
+from builds.packaging import PackagingError, detect_archive, sha1_file, unpack
 from hkube_site.errors import ActionNotAllowed, AlreadyExists, InvalidData, NotFound
 from pipelines import services as pipeline_services
 from pipelines.engine import ids
-from pipelines.models import Job, JobNode, now_ms
+from pipelines.models import RUNNING_JOB_STATUSES, JobNode, now_ms
 
 BUILD_TRIGGERS = ("checksum", "env", "baseImage", "dependencyInstallCmd", "entryPoint", "wrapper")
-RUNNING = ("pending", "active", "paused", "resumed")
 
 MSG_BUILD_FORCE = (1020, "a build was triggered due to force flag. {follow}")
 MSG_BUILD_FIRST = (1021, "a build was triggered due to first algorithm update. {follow}")
@@ -74,10 +76,6 @@ def get_algorithm(name: str) -> Algorithm:
 def check_upload(upload: Upload) -> str:
     """Refuse unsafe or malformed archives now (a 400 naming the problem), not in the build.
     Returns HKube's fileExt (`gz` or `zip`)."""
-    import tempfile
-
-    from builds.packaging import PackagingError, detect_archive, unpack
-
     try:
         with open(upload.path, "rb") as handle:
             kind = detect_archive(upload.filename, handle.read(8))
@@ -137,13 +135,34 @@ def set_current(version: AlgorithmVersion) -> Algorithm:
     return algorithm
 
 
-def running_jobs_using(name: str) -> list[str]:
-    jobs = Job.objects.filter(status__in=RUNNING).values_list("job_id", "pipeline")
-    return [
-        job_id
-        for job_id, pipeline in jobs
-        if any(n.get("algorithmName") == name for n in (pipeline or {}).get("nodes", []))
-    ]
+def on_build_completed(
+    sender: object,
+    *,
+    build_id: str,
+    algorithm_name: str,
+    descriptor: dict[str, Any],
+    version: str,
+    code_path: str,
+    env_path: str,
+    **kwargs: object,
+) -> None:
+    """A completed build (`builds.signals.build_completed`, connected in `apps.py`) becomes
+    a version of its algorithm. As HKube: it becomes current unless jobs are running on an
+    earlier version; then the algorithm shows error 901 until a version is applied."""
+    options = {**(descriptor.get("options") or {}), "pending": False}
+    created = create_version(
+        {**descriptor, "options": options, "version": version},
+        build_id=build_id,
+        code_path=code_path,
+        env_path=env_path,
+    )
+    earlier = AlgorithmVersion.objects.filter(algorithm_name=algorithm_name).exclude(pk=created.pk)
+    if not earlier.exists() or not pipeline_services.running_jobs_using(algorithm_name):
+        set_current(created)
+    else:
+        algorithm = Algorithm.objects.get(name=algorithm_name)
+        algorithm.descriptor = {**algorithm.descriptor, "errors": [901]}
+        algorithm.save(update_fields=["descriptor"])
 
 
 def apply_algorithm(
@@ -207,13 +226,14 @@ def apply_algorithm(
     if not (merged.get("algorithmImage") or merged.get("fileInfo") or merged.get("gitRepository")):
         raise InvalidData("cannot apply algorithm due to missing image url or build data")
 
+    # The archive goes to storage before the transaction opens: no slow I/O inside it. If
+    # the transaction then fails, the stored archive is an orphan no build names.
+    package = builds.store_package(name, upload.path) if build_reason and upload is not None else None
     with transaction.atomic():
-        if build_reason is not None and upload is not None:
-            from builds import services as builds
-
+        if package is not None and build_reason is not None:
             if existing is None:
                 merged["options"] = {**(merged.get("options") or {}), "pending": True}
-            build = builds.create_build(merged, upload)
+            build = builds.create_build(package, merged)
             merged["fileInfo"]["path"] = build.file_path
             result.build_id = build.build_id
             result.add(build_reason, triggers=",".join(triggers))
@@ -268,7 +288,6 @@ def update_algorithm(payload: dict[str, Any], options: dict[str, Any] | None = N
 
 def delete_algorithm(name: str, *, force: bool = False) -> str:
     algorithm = get_algorithm(name)
-    from builds.models import Build
 
     with transaction.atomic():
         # Refuses (raises) before anything is deleted when the algorithm is in use and not forced.
@@ -290,7 +309,7 @@ def apply_version(name: str, version: str, *, force: bool = False) -> AlgorithmV
     found = AlgorithmVersion.objects.filter(algorithm_name=name, version=version).first()
     if found is None:
         raise NotFound("version", version)
-    jobs = running_jobs_using(name)
+    jobs = pipeline_services.running_jobs_using(name)
     if jobs and not force:
         text = (
             f'there is a running pipeline which depends on "{name}" algorithm'
@@ -327,14 +346,12 @@ def _remove_unused_code(deleted: AlgorithmVersion) -> None:
     if siblings.filter(code_path=deleted.code_path).exists():
         return
     if JobNode.objects.filter(
-        algorithm_name=deleted.algorithm_name, algorithm_version=deleted.version, job__status__in=RUNNING
+        algorithm_name=deleted.algorithm_name,
+        algorithm_version=deleted.version,
+        job__status__in=RUNNING_JOB_STATUSES,
     ).exists():
         return
     folder = Path(deleted.code_path).parent
     # Only a folder of this algorithm's own: <algorithms dir>/<name>/<version>.
     if folder.parent.resolve() == (Path(settings.HKUBE_ALGORITHMS_DIR) / deleted.algorithm_name).resolve():
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def version_dir(name: str, version: str) -> Path:
-    return Path(settings.HKUBE_ALGORITHMS_DIR) / name / version

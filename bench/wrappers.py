@@ -121,27 +121,21 @@ def version_env(cluster: Cluster, name: str) -> Path:
 
 def raw_session(cluster: Cluster, name: str, storage: Path, extra: dict[str, str]) -> Any:
     from algorithms.runtime.session import AlgorithmSession
-    from builds import environments
+    from builds import languages
+    from builds.languages.base import StorageSite, Version
 
     env_dir = version_env(cluster, name)
     code_dir = env_dir.parent / "code"
-    runner = environments.hkube_runner(env_dir)
-    if runner is None:
-        command = environments.python_command(env_dir)
-        variables = environments.wrapper_env("python", code_dir, "main.py")
-        return AlgorithmSession(command, env={**variables, **extra}, cwd=str(code_dir))
-    variables = environments.hkube_wrapper_env(
-        runner,
-        "main.py",
-        cluster="local",
-        storage="fs",
-        storage_dir=storage,
-        storage_encoding="msgpack",
-        metrics_dir=storage.parent / "metrics",
+    launch = languages.launcher("python", env_dir).launch(
+        Version(
+            code_dir=code_dir,
+            env_dir=env_dir,
+            descriptor={"entryPoint": "main.py"},
+            metrics_dir=storage.parent / "metrics",
+            site=StorageSite(cluster="local", storage="fs", storage_dir=storage, storage_encoding="msgpack"),
+        )
     )
-    return AlgorithmSession(
-        environments.hkube_runner_command(env_dir), env={**variables, **extra}, cwd=str(runner)
-    )
+    return AlgorithmSession(launch.command, env={**launch.env, **extra}, cwd=str(launch.cwd))
 
 
 def raw(cluster: Cluster, name: str, tasks: int, extra: dict[str, str]) -> dict[str, float]:

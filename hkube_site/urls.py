@@ -12,6 +12,7 @@ from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from algorithms.api import views as alg
+from builds.api import views as bld
 from hkube_site import api as info
 from pipelines.api import control_views as ctl
 from pipelines.api import graph_views, logs_views, storage_views
@@ -56,11 +57,11 @@ api_v1: list[URLPattern | URLResolver] = [
     route(r"versions/algorithms/apply", alg.ApplyVersion),
     route(rf"versions/algorithms/{NAME}", alg.AlgorithmVersions),
     route(rf"versions/algorithms/{NAME}/(?P<version>[^/]+)", alg.AlgorithmVersion_),
-    route(r"builds/status", alg.BuildStatus_),
-    route(r"builds/status/(?P<build_id>[^/]+)", alg.BuildStatus_),
-    route(rf"builds/list/{NAME}", alg.BuildList),
-    route(r"builds/stop", alg.BuildStop),
-    route(r"builds/rerun", alg.BuildRerun),
+    route(r"builds/status", bld.BuildStatus_),
+    route(r"builds/status/(?P<build_id>[^/]+)", bld.BuildStatus_),
+    route(rf"builds/list/{NAME}", bld.BuildList),
+    route(r"builds/stop", bld.BuildStop),
+    route(r"builds/rerun", bld.BuildRerun),
     route(rf"graph/raw/{JOB}", graph_views.GraphRaw),
     route(rf"graph/parsed/{JOB}", graph_views.GraphParsed),
     route(rf"exec/tree/{JOB}", hk.ExecTree),

@@ -1,4 +1,4 @@
-"""`store/algorithms`, `versions/algorithms` and `builds` endpoints."""
+"""`store/algorithms` and `versions/algorithms` endpoints (builds: `builds/api/views.py`)."""
 
 from __future__ import annotations
 
@@ -18,9 +18,7 @@ from rest_framework.views import APIView
 
 from algorithms import resources, services
 from algorithms.models import Algorithm, AlgorithmVersion
-from builds import services as builds
-from builds.models import Build
-from hkube_site.errors import ApiError, InvalidData
+from hkube_site.errors import ApiError, InvalidData, NotFound
 from hkube_site.validation import ValidationError
 
 OBJ = {"type": "object", "additionalProperties": True}
@@ -168,8 +166,6 @@ class AlgorithmVersion_(APIView):
         services.get_algorithm(name)
         found = AlgorithmVersion.objects.filter(algorithm_name=name, version=version).first()
         if found is None:
-            from hkube_site.errors import NotFound
-
             raise NotFound("version", version)
         return Response(found.as_api())
 
@@ -189,50 +185,3 @@ class ApplyVersion(APIView):
             str(body["name"]), str(body["version"]), force=bool(body.get("force"))
         )
         return Response(version.as_api(), status=201)
-
-
-class BuildStatus_(APIView):
-    @extend_schema(responses={200: OBJ}, summary="A build: status, progress, log")
-    def get(self, request: Request, build_id: str = "") -> Response:
-        if not build_id:
-            raise InvalidData("data should have required property 'buildId'")
-        return Response(builds.get_build(build_id).as_api())
-
-
-class BuildList(APIView):
-    @extend_schema(responses={200: OBJ}, summary="Builds of an algorithm")
-    def get(self, request: Request, name: str) -> Response:
-        order = request.query_params.get("sort", "desc")
-        if order not in ("asc", "desc"):
-            raise InvalidData("data.sort should be equal to one of the allowed values (asc,desc)")
-        query = Build.objects.filter(algorithm_name=name).order_by(
-            "start_time" if order == "asc" else "-start_time"
-        )
-        limit = request.query_params.get("limit")
-        if limit:
-            if not limit.isdigit():
-                raise InvalidData("data.limit should be integer")
-            if int(limit) < 1:
-                raise InvalidData("data.limit should be >= 1")
-            query = query[: int(limit)]
-        return Response([b.as_api() for b in query])
-
-
-class BuildStop(APIView):
-    @extend_schema(request=OBJ, responses={200: OBJ}, summary="Stop a build")
-    def post(self, request: Request) -> Response:
-        build_id = request.data.get("buildId") if isinstance(request.data, dict) else None
-        if not build_id:
-            raise InvalidData("data should have required property 'buildId'")
-        builds.stop_build(str(build_id))
-        return Response({"message": "OK"})
-
-
-class BuildRerun(APIView):
-    @extend_schema(request=OBJ, responses={200: OBJ}, summary="Run a build again")
-    def post(self, request: Request) -> Response:
-        build_id = request.data.get("buildId") if isinstance(request.data, dict) else None
-        if not build_id:
-            raise InvalidData("data should have required property 'buildId'")
-        builds.rerun_build(str(build_id))
-        return Response({"message": "OK"})

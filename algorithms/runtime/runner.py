@@ -21,6 +21,8 @@ from typing import Any
 from algorithms.runtime import code_api, limits
 from algorithms.runtime.events import task_events
 from algorithms.runtime.session import AlgorithmSession, TaskOutcome
+from builds import languages
+from builds.languages.base import StorageSite, Version
 from pipelines.engine import ids, planning, references
 from pipelines.logs import TaskLog
 from storage import Storage, paths
@@ -101,7 +103,7 @@ class Runner:
 
                     self.session = debugging.open_session(algorithm_name, self.worker_id)
                 else:
-                    self.session = _spawn(algorithm_name, version)
+                    self.session = _spawn(algorithm_name, version, self.worker_id)
                 self.session_key = key
             return self.session
 
@@ -318,10 +320,11 @@ def record(
     }
 
 
-def _spawn(algorithm_name: str, version: str) -> AlgorithmSession:
+def _spawn(algorithm_name: str, version: str, worker_id: str) -> AlgorithmSession:
     """Start the algorithm process of one version (Django is loaded in the worker)."""
+    from django.conf import settings
+
     from algorithms.models import Algorithm, AlgorithmVersion
-    from builds import environments
 
     if not version:
         algorithm = Algorithm.objects.filter(name=algorithm_name).first()
@@ -339,40 +342,29 @@ def _spawn(algorithm_name: str, version: str) -> AlgorithmSession:
         )
     descriptor = found.descriptor
     env_name = descriptor.get("env", "python")
-    code_dir = Path(found.code_path)
-    entry = descriptor.get("entryPoint")
-    cwd = code_dir
-    runner_dir = environments.hkube_runner(Path(found.env_path)) if found.env_path else None
-    if runner_dir is not None:
-        # Built for HKube's own wrapper (hkube-python-wrapper): run as in HKube's image.
-        from django.conf import settings
-
-        from algorithms.tasks import WORKER_ID
-
-        command, cwd = environments.hkube_runner_command(Path(found.env_path)), runner_dir
-        variables = environments.hkube_wrapper_env(
-            runner_dir,
-            entry,
-            cluster=str(settings.HKUBE_CLUSTER_NAME),
-            storage=str(settings.HKUBE_STORAGE),
-            storage_dir=Path(settings.HKUBE_STORAGE_DIR),
-            storage_encoding=str(settings.HKUBE_STORAGE_ENCODING),
-            metrics_dir=Path(settings.HKUBE_HOME) / "metrics" / algorithm_name / WORKER_ID,
-            s3=settings.HKUBE_S3,
+    env_dir = Path(found.env_path) if found.env_path else None
+    try:
+        launcher = languages.launcher(env_name, env_dir)
+    except languages.UnsupportedEnv as exc:
+        raise AlgorithmUnavailable(
+            f"algorithm {algorithm_name}: env {env_name} cannot run on this machine"
+        ) from exc
+    launch = launcher.launch(
+        Version(
+            code_dir=Path(found.code_path),
+            env_dir=Path(found.env_path),
+            descriptor=descriptor,
+            metrics_dir=Path(settings.HKUBE_HOME) / "metrics" / algorithm_name / worker_id,
+            site=StorageSite(
+                cluster=str(settings.HKUBE_CLUSTER_NAME),
+                storage=str(settings.HKUBE_STORAGE),
+                storage_dir=Path(settings.HKUBE_STORAGE_DIR),
+                storage_encoding=str(settings.HKUBE_STORAGE_ENCODING),
+                s3=settings.HKUBE_S3,
+            ),
         )
-    elif env_name == "python":
-        command = environments.python_command(Path(found.env_path))
-        variables = environments.wrapper_env(env_name, code_dir, entry)
-    elif env_name == "nodejs":
-        command = environments.nodejs_command()
-        variables = environments.wrapper_env(env_name, code_dir, entry)
-    elif env_name == "java":
-        from builds import java
-
-        command = java.java_command(Path(found.env_path), descriptor)
-        variables = environments.wrapper_env(env_name, code_dir, entry)
-    else:
-        raise AlgorithmUnavailable(f"algorithm {algorithm_name}: env {env_name} cannot run on this machine")
+    )
+    command, variables, cwd = launch.command, launch.env, launch.cwd or Path(found.code_path)
     env = {
         **os.environ,
         **variables,

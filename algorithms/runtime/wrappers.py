@@ -1,8 +1,8 @@
 """How to launch our own algorithm wrappers (``algorithms/wrappers``) under an AlgorithmSession.
 
-The environment and paths are `builds.environments`' (what algorithm workers use); this
-adds the command for a given interpreter, for sessions started outside a build (tests,
-benchmarks).
+The environment and paths are the language registry's (``builds.languages``, what algorithm
+workers use); this adds the command for a given interpreter, for sessions started outside a
+build (tests, benchmarks).
 """
 
 from __future__ import annotations
@@ -11,7 +11,9 @@ import os
 import sys
 from pathlib import Path
 
-from builds.environments import DEFAULT_ENTRY_POINTS, NODEJS_WRAPPER, PYTHON_WRAPPER_DIR, wrapper_env
+from builds.languages import DEFAULT_ENTRY_POINTS, wrapper_env
+from builds.languages.nodejs import NODEJS_WRAPPER
+from builds.languages.python import PYTHON_WRAPPER_DIR
 
 __all__ = ["DEFAULT_ENTRY_POINTS", "NODEJS_WRAPPER", "PYTHON_WRAPPER_DIR", "wrapper_launch"]
 

@@ -11,16 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from builds.environments import (
-    REPO_ROOT,
-    BuildError,
-    build_nodejs_env,
-    build_python_env,
-    is_built,
-    nodejs_command,
-    python_command,
-    wrapper_env,
-)
+from builds.languages import wrapper_env
+from builds.languages.base import REPO_ROOT, is_built
+from builds.languages.nodejs import build_nodejs_env, nodejs_command
+from builds.languages.python import build_python_env, python_command
+from builds.process import BuildError
 
 needs_npm = pytest.mark.skipif(shutil.which("npm") is None, reason="npm is not installed")
 
@@ -247,7 +242,7 @@ def test_nodejs_command_points_at_the_wrapper_in_this_repo() -> None:
     node, script = nodejs_command()
     assert node == "node"
     assert Path(script) == REPO_ROOT / "algorithms" / "wrappers" / "nodejs" / "wrapper.js"
-    assert (REPO_ROOT / "builds" / "environments.py").is_file()
+    assert (REPO_ROOT / "builds" / "languages" / "base.py").is_file()
 
 
 def test_wrapper_env_for_python_defaults_the_entry_point(code_dir: Path) -> None:

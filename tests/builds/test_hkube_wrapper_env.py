@@ -13,17 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from builds import environments
-from builds.environments import (
-    BuildError,
-    build_nodejs_env,
-    build_python_env,
+from builds.languages import hkube_wrapper, python
+from builds.languages.base import is_built
+from builds.languages.hkube_wrapper import (
     choose_wrapper,
     hkube_runner,
     hkube_runner_command,
     hkube_wrapper_env,
-    is_built,
 )
+from builds.languages.nodejs import build_nodejs_env
+from builds.languages.python import build_python_env
+from builds.process import BuildError
 
 # Stand-ins with the real names and import paths. The fake Algorunner.Run() loads the user
 # code the way hkube-python-wrapper 2.4.2 does (§7 of the protocol reference) and prints
@@ -89,7 +89,7 @@ def offline(wheelhouse: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", str(wheelhouse))
     monkeypatch.setattr(
-        environments, "HKUBE_WRAPPER_DEPENDENCIES", ("Events==0.4", "websocket-client==0.57.0")
+        hkube_wrapper, "HKUBE_WRAPPER_DEPENDENCIES", ("Events==0.4", "websocket-client==0.57.0")
     )
 
 
@@ -204,7 +204,7 @@ def test_build_lays_out_hkubes_runner_and_the_code_runs_from_it(code_dir: Path) 
     # The wrapper line was left out of the user's install, the rest went in; no leftovers.
     assert "$ pip install --no-deps hkube-python-wrapper==2.4.1" in lines
     assert "$ pip install -r requirements.txt (without hkube-python-wrapper)" in lines
-    assert not (code_dir / environments.FILTERED_REQUIREMENTS).exists()
+    assert not (code_dir / python.FILTERED_REQUIREMENTS).exists()
 
     out = subprocess.run(
         hkube_runner_command(env_dir),

@@ -1,4 +1,4 @@
-"""Java builds (builds/java.py): sources compiled with the real javac, prebuilt jars, the entry
+"""Java builds (builds/languages/java.py): sources compiled with the real javac, prebuilt jars, the entry
 class found at build time, libraries, the cached wrapper jar, stopping a build step."""
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from algorithms.runtime.session import AlgorithmSession
-from builds import java
-from builds.environments import BuildError, BuildStopped, is_built, stop_when, wrapper_env
+from builds.languages import java, wrapper_env
+from builds.languages.base import is_built
+from builds.process import BuildError, BuildStopped, stop_when
 
 needs_jdk = pytest.mark.skipif(
     java.java_tool("javac") is None or java.java_tool("java") is None, reason="no JDK installed"

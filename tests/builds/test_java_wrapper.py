@@ -1,4 +1,4 @@
-"""Our Java wrapper (algorithms/wrappers/java) built with builds/java.py and driven through
+"""Our Java wrapper (algorithms/wrappers/java) built with builds/languages/java.py and driven through
 AlgorithmSession: the real JVM, the real protocol, no fakes."""
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 
 from algorithms.runtime.session import AlgorithmSession
-from builds import java
-from builds.environments import wrapper_env
+from builds.languages import java, wrapper_env
 
 pytestmark = pytest.mark.skipif(
     java.java_tool("javac") is None or java.java_tool("java") is None, reason="no JDK installed"

@@ -36,9 +36,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from builds.environments import MARKER, REPO_ROOT, BuildError, Log, _reset, _run, _write_marker
+from builds.languages.base import (
+    MARKER,
+    REPO_ROOT,
+    BuildOptions,
+    Launch,
+    Version,
+    reset_dir,
+    wrapper_variables,
+    write_marker,
+)
+from builds.process import BuildError, Log, run, run_shell
 
 JAVA = "java"
+DEFAULT_ENTRY_POINT = ""  # no default file: the class comes from the jar
 WRAPPER_SOURCES = REPO_ROOT / "algorithms" / "wrappers" / "java" / "src"
 MAIN_CLASS = "hkube.algo.wrapper.Main"
 WRAPPER_JAR = "hkube-wrapper.jar"
@@ -91,7 +102,7 @@ def wrapper_jar(cache_dir: Path, *, log: Log, deadline: float | None = None) -> 
     with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".wrapper-") as tmp:
         classes = Path(tmp) / "classes"
         sources = sorted(WRAPPER_SOURCES.rglob("*.java"))
-        _run(
+        run(
             [javac, "--release", "17", "-encoding", "UTF-8", "-d", str(classes), *map(str, sources)],
             what="javac the HKube java wrapper",
             cwd=WRAPPER_SOURCES,
@@ -118,7 +129,7 @@ def build_java_env(
 ) -> None:
     """Make ``env_dir`` runnable: the wrapper jar, the algorithm's classpath, the entry class."""
     deadline = time.monotonic() + timeout
-    _reset(env_dir)
+    reset_dir(env_dir)
     env_dir.mkdir(parents=True)
     try:
         java = java_tool("java")
@@ -127,15 +138,7 @@ def build_java_env(
         wrapper = env_dir / WRAPPER_JAR
         shutil.copyfile(wrapper_jar(cache_dir, log=log, deadline=deadline), wrapper)
         if install_cmd:
-            bash = shutil.which("bash") or "/bin/sh"
-            _run(
-                [bash, "-c", install_cmd],
-                what=f"dependencyInstallCmd {install_cmd!r}",
-                cwd=code_dir,
-                env=_java_env(),
-                log=log,
-                deadline=deadline,
-            )
+            run_shell(install_cmd, cwd=code_dir, env=_java_env(), log=log, deadline=deadline)
         jars = _files(code_dir, ".jar")
         sources = [p for p in _files(code_dir, ".java") if not _is_test_source(code_dir, p)]
         classpath: list[Path] = []
@@ -150,7 +153,7 @@ def build_java_env(
         classpath.extend(jars)
         resolved = _resolve(java, wrapper, classpath, entry_point, code_dir, log, deadline)
         log(f"algorithm class: {resolved}")
-        _write_marker(
+        write_marker(
             env_dir,
             {
                 "env": JAVA,
@@ -179,6 +182,33 @@ def java_command(env_dir: Path, descriptor: Mapping[str, Any]) -> list[str]:
         classpath,
         MAIN_CLASS,
     ]
+
+
+class Java:
+    name = JAVA
+    default_entry_point = DEFAULT_ENTRY_POINT
+
+    def build(self, code_dir: Path, env_dir: Path, *, log: Log, options: BuildOptions) -> None:
+        build_java_env(
+            code_dir,
+            env_dir,
+            log=log,
+            cache_dir=options.cache_dir / "java",
+            timeout=options.timeout,
+            install_cmd=options.install_cmd,
+            entry_point=options.entry_point,
+        )
+
+    def launch(self, version: Version) -> Launch:
+        env = self.wrapper_env(version.code_dir, version.entry_point)
+        return Launch(java_command(version.env_dir, version.descriptor), env, version.code_dir)
+
+    def wrapper_env(self, code_dir: Path, entry_point: str | None) -> dict[str, str]:
+        """The entry point is a class name; empty means the class found by the build."""
+        return wrapper_variables(code_dir, entry_point, DEFAULT_ENTRY_POINT)
+
+
+JAVA_LANGUAGE = Java()
 
 
 def heap_options(mem: str, algorithm_env: Mapping[str, str]) -> list[str]:
@@ -234,7 +264,7 @@ def _compile(
     # An argument file keeps long source lists off the command line.
     argfile = env_dir / "sources.txt"
     argfile.write_text("".join(_quote(p) + "\n" for p in sources))
-    _run(
+    run(
         [
             javac,
             "-encoding",
@@ -281,7 +311,7 @@ def _resolve(
         lines.append(line)
         log(line)
 
-    _run(
+    run(
         [
             java,
             "-cp",
