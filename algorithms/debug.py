@@ -12,7 +12,7 @@ tasks are served by an algorithm the developer runs in their own IDE, which conn
    ``debug:<algorithmName>`` (``:`` cannot occur in an algorithm name) that consumes the debug
    queue. Debug workers use no cpu here and do not count against the executor's budget; an idle
    one stops after ``HKUBE_WORKER_IDLE_SECONDS`` like any worker.
-3. Its runner opens an attach-mode ``AlgorithmSession`` (:func:`open_session`): no process; a
+3. Its runner opens an attach-mode session (:func:`open_session`, ``runtime/attach.py``): no process; a
    WebSocket server on ``HKUBE_DEBUG_HOST`` (default 127.0.0.1; 0.0.0.0 to reach it from another
    machine, with ``HKUBE_DEBUG_URL_HOST`` the name to put in the URL) at path
    ``/hkube/debug/<algorithmName>``. The port is the one this algorithm's debug worker had last
@@ -46,7 +46,7 @@ from typing import Any
 
 from django.conf import settings
 
-from algorithms.runtime.session import AlgorithmSession
+from algorithms.runtime.attach import AttachedSession
 from hkube_site import redis_client as rc
 from hkube_site.queues import algorithm_queue
 
@@ -96,13 +96,11 @@ def worker_queue(key: str) -> str:
 # --- the debug worker's session -----------------------------------------------------------------
 
 
-class DebugSession(AlgorithmSession):
+class DebugSession(AttachedSession):
     """An attach-mode session that takes its published URL down when it closes."""
 
     def __init__(self, algorithm_name: str, worker_id: str, host: str, port: int) -> None:
-        super().__init__(
-            [], attach=True, host=host, port=port, path=f"/hkube/debug/{algorithm_name}", stop_grace=30.0
-        )
+        super().__init__(host=host, port=port, path=f"/hkube/debug/{algorithm_name}", stop_grace=30.0)
         self.algorithm_name = algorithm_name
         self.worker_id = worker_id
 
@@ -111,7 +109,7 @@ class DebugSession(AlgorithmSession):
         forget_url(self.algorithm_name, self.worker_id)
 
 
-def open_session(algorithm_name: str, worker_id: str) -> AlgorithmSession:
+def open_session(algorithm_name: str, worker_id: str) -> AttachedSession:
     """Listen for the developer's algorithm and publish the URL (called by the worker's Runner)."""
     host = str(getattr(settings, "HKUBE_DEBUG_HOST", "127.0.0.1"))
     client = rc.client()
