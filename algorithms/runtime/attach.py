@@ -15,7 +15,8 @@ from typing import Any
 
 from websockets.sync.server import serve
 
-from .session import _IDLE, _WAITING, AlgorithmSession, EventHandler, TaskOutcome
+from .outcome import EventHandler, TaskOutcome
+from .session import _IDLE, _WAITING, AlgorithmSession
 
 DISCONNECTED = "Disconnected"  # error code of an attached task whose client went away
 

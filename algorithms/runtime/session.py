@@ -7,9 +7,10 @@ task at a time over one connection, for as many tasks as the caller wants.
 Threads: the websockets server runs in a background thread and hands each connection to
 ``_handle``, which only publishes it; ``run_task`` then calls the connection's ``recv`` directly from
 the caller's thread, so a message costs one blocking call and no hand-off beyond websockets' own
-reader thread. A watcher thread reaps the process, and two reader threads collect its stdout/stderr
-(``capture.py``). One task at a time: ``run_task`` must not be called from two threads at once
-(``stop`` may be). ``attach.py`` serves an algorithm someone else runs (a debug client) instead.
+reader thread. The process (``process.py``) is reaped by a watcher thread, and two reader threads
+collect its stdout/stderr (``capture.py``). One task at a time: ``run_task`` must not be called from
+two threads at once (``stop`` may be). ``attach.py`` serves an algorithm someone else runs (a debug
+client) instead.
 """
 
 from __future__ import annotations
@@ -17,14 +18,11 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import signal
-import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.exceptions import ConnectionClosed
@@ -34,51 +32,18 @@ from websockets.sync.server import Server, ServerConnection, serve
 from . import protocol as p
 from .capture import LogRecord, OutputCapture
 
-TaskStatus = Literal["done", "error", "crashed", "stopped", "timeout"]
-EventHandler = Callable[[dict[str, Any]], object]
+# Re-exported: callers take a session's outcome and start error from here.
+from .outcome import AlgorithmStartError as AlgorithmStartError
+from .outcome import EventHandler
+from .outcome import TaskOutcome as TaskOutcome
+from .process import AlgorithmProcess
 
 # A task's phase. _WAITING: an attached session waits for its client (attach.py).
 _IDLE, _INIT, _RUNNING, _WAITING = 0, 1, 2, 3
 
 
-@dataclass(slots=True)
-class TaskOutcome:
-    """How one task ended.
-
-    ``result`` is the inline value of ``done`` (storage v1); ``storing`` is the ``storing`` payload,
-    the pointer to the result the wrapper wrote itself (storage v3). ``error`` is ``{code, message}``
-    for 'error', 'crashed' and 'timeout'.
-    """
-
-    status: TaskStatus
-    result: Any = None
-    storing: dict[str, Any] | None = None
-    error: dict[str, Any] | None = None
-    duration: float = 0.0
-
-
-class AlgorithmStartError(RuntimeError):
-    """The algorithm process could not be started or never connected."""
-
-    def __init__(self, message: str, exit_code: int | None = None, stderr_tail: Sequence[str] = ()) -> None:
-        self.exit_code = exit_code
-        self.stderr_tail = list(stderr_tail)
-        if self.stderr_tail:
-            message = message + "\nlast lines of stderr:\n" + "\n".join(self.stderr_tail)
-        super().__init__(message)
-
-
 class _HandlerFailed(Exception):
     """Carries an exception of the caller's on_event out of run_task untouched."""
-
-
-def describe_exit(returncode: int) -> str:
-    """``algorithm process exited with code -9 (SIGKILL)``."""
-    text = f"algorithm process exited with code {returncode}"
-    if returncode < 0:
-        with contextlib.suppress(ValueError):  # not a known signal number
-            text += f" ({signal.Signals(-returncode).name})"
-    return text
 
 
 class AlgorithmSession:
@@ -130,9 +95,8 @@ class AlgorithmSession:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)  # a connection arrived or the process exited
         self._server: Server | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: AlgorithmProcess | None = None
         self._threads: list[threading.Thread] = []
-        self._readers: list[threading.Thread] = []
         self._exited = threading.Event()
         self._conn: ServerConnection | None = None
         self._codec: p.Codec = p.JSON
@@ -172,26 +136,11 @@ class AlgorithmSession:
         env = {**os.environ, **self.env} if self.inherit_env else dict(self.env)
         env["WORKER_SOCKET_URL"] = f"ws://127.0.0.1:{port}{self._path}"
         try:
-            self._proc = subprocess.Popen(
-                self.command,
-                cwd=self.cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,  # own process group, so close() can kill every descendant
-            )
-        except OSError as exc:
+            self._proc = AlgorithmProcess(self.command, env, self.cwd, self._output)
+        except AlgorithmStartError:
             self._server.shutdown()
-            raise AlgorithmStartError(f"cannot start algorithm process {self.command!r}: {exc}") from exc
-        assert self._proc.stdout is not None and self._proc.stderr is not None
-        for name, stream in (("stdout", self._proc.stdout), ("stderr", self._proc.stderr)):
-            self._output.watch(name, stream)
-        self._readers = [
-            self._spawn_thread(self._output.read, "stdout", self._proc.stdout, "stdout"),
-            self._spawn_thread(self._output.read, "stderr", self._proc.stderr, "stderr"),
-        ]
-        self._spawn_thread(self._watch, "watch")
+            raise
+        self._proc.watch(self._spawn_thread, self._on_exit)
         atexit.register(self.close)
 
         with self._changed:
@@ -503,9 +452,7 @@ class AlgorithmSession:
 
     def _crash_error(self) -> dict[str, Any]:
         if self._exited.is_set() and self._proc is not None and self._broken is None:
-            for reader in self._readers:
-                reader.join(1.0)  # the last stderr lines usually explain the crash
-            message = describe_exit(self._proc.returncode)
+            message = self._proc.exit_description()
             if self._output.stderr_tail:
                 message += "\nlast lines of stderr:\n" + "\n".join(self._output.stderr_tail)
         elif self._broken is not None:
@@ -600,10 +547,8 @@ class AlgorithmSession:
         if self._connect_error is not None:
             return AlgorithmStartError(f"the algorithm connected but cannot be served: {self._connect_error}")
         if self._exited.is_set():
-            for reader in self._readers:
-                reader.join(1.0)
             return AlgorithmStartError(
-                describe_exit(proc.returncode) + " before connecting to the worker",
+                proc.exit_description() + " before connecting to the worker",
                 proc.returncode,
                 self._output.stderr_tail,
             )
@@ -611,12 +556,8 @@ class AlgorithmSession:
             f"the algorithm did not connect within {self.connect_timeout:g} s", None, self._output.stderr_tail
         )
 
-    def _watch(self) -> None:
-        proc = self._proc
-        assert proc is not None
-        proc.wait()
-        # Descendants (HKube's discovery child) may hold the socket open and outlive the leader.
-        self._kill_group()
+    def _on_exit(self) -> None:
+        """The process exited (its whole group is killed): wake whoever waits on it."""
         with self._changed:
             self._exited.set()
             self._changed.notify_all()
@@ -625,11 +566,8 @@ class AlgorithmSession:
             conn.close_socket()  # someone outside the group still holds it: unblock recv anyway
 
     def _kill_group(self) -> None:
-        proc = self._proc
-        if proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is gone already
-            os.killpg(proc.pid, signal.SIGKILL)
+        if self._proc is not None:
+            self._proc.kill_group()
 
     def _spawn_thread(self, target: Callable[..., None], name: str, *args: object) -> threading.Thread:
         name = f"algorithm-{self.slot_id}-{name}"

@@ -21,7 +21,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from algorithms.runtime.attach import AttachedSession
-from algorithms.runtime.session import TaskOutcome
+from algorithms.runtime.outcome import TaskOutcome
 from algorithms.runtime.wrappers import PYTHON_WRAPPER_DIR
 from tests.e2e.harness import Cluster
 
