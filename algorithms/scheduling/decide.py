@@ -14,6 +14,7 @@ queued debug tasks.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from algorithms import resources
 from algorithms.resources import Holding, Ledger
@@ -47,9 +48,7 @@ def decide(snapshot: Snapshot, config: Config) -> Plan:
 
 
 def _with_in_flight(worker: Worker) -> Worker:
-    if worker.in_flight and not worker.busy:
-        return Worker(**{**vars(worker), "busy": True})
-    return worker
+    return replace(worker, busy=True) if worker.in_flight and not worker.busy else worker
 
 
 def _place(snapshot: Snapshot, config: Config, workers: list[Worker], plan: Plan) -> None:
