@@ -8,11 +8,11 @@ tasks are served by an algorithm the developer runs in their own IDE, which conn
 1. The driver marks the node's task spec ``debug: true`` and sends its messages to the queue
    ``debug.<algorithmName>`` instead of ``algorithm.<algorithmName>`` (:func:`route`).
 2. The executor keeps one **debug worker** per algorithm with queued debug tasks
-   (:func:`reconcile_workers`): an ordinary algorithm worker registered under the key
+   (``algorithms/scheduling/decide.py``): an ordinary algorithm worker registered under the key
    ``debug:<algorithmName>`` (``:`` cannot occur in an algorithm name) that consumes the debug
    queue. Debug workers use no cpu here and do not count against the executor's budget; an idle
    one stops after ``HKUBE_WORKER_IDLE_SECONDS`` like any worker.
-3. Its runner opens an attach-mode ``AlgorithmSession`` (:func:`open_session`): no process; a
+3. Its runner opens an attach-mode session (:func:`open_session`, ``runtime/attach.py``): no process; a
    WebSocket server on ``HKUBE_DEBUG_HOST`` (default 127.0.0.1; 0.0.0.0 to reach it from another
    machine, with ``HKUBE_DEBUG_URL_HOST`` the name to put in the URL) at path
    ``/hkube/debug/<algorithmName>``. The port is the one this algorithm's debug worker had last
@@ -42,14 +42,13 @@ import json
 import logging
 import socket
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from algorithms.runtime.session import AlgorithmSession
+from django.conf import settings
+
+from algorithms.runtime.attach import AttachedSession
+from hkube_site import redis_client as rc
 from hkube_site.queues import algorithm_queue
-
-if TYPE_CHECKING:
-    from algorithms.executor import Worker
-    from algorithms.launcher import Launcher
 
 log = logging.getLogger(__name__)
 
@@ -97,13 +96,11 @@ def worker_queue(key: str) -> str:
 # --- the debug worker's session -----------------------------------------------------------------
 
 
-class DebugSession(AlgorithmSession):
+class DebugSession(AttachedSession):
     """An attach-mode session that takes its published URL down when it closes."""
 
     def __init__(self, algorithm_name: str, worker_id: str, host: str, port: int) -> None:
-        super().__init__(
-            [], attach=True, host=host, port=port, path=f"/hkube/debug/{algorithm_name}", stop_grace=30.0
-        )
+        super().__init__(host=host, port=port, path=f"/hkube/debug/{algorithm_name}", stop_grace=30.0)
         self.algorithm_name = algorithm_name
         self.worker_id = worker_id
 
@@ -112,12 +109,8 @@ class DebugSession(AlgorithmSession):
         forget_url(self.algorithm_name, self.worker_id)
 
 
-def open_session(algorithm_name: str, worker_id: str) -> AlgorithmSession:
+def open_session(algorithm_name: str, worker_id: str) -> AttachedSession:
     """Listen for the developer's algorithm and publish the URL (called by the worker's Runner)."""
-    from django.conf import settings
-
-    from hkube_site import redis_client as rc
-
     host = str(getattr(settings, "HKUBE_DEBUG_HOST", "127.0.0.1"))
     client = rc.client()
     previous = client.get(PORT_PREFIX + algorithm_name)
@@ -144,8 +137,6 @@ def open_session(algorithm_name: str, worker_id: str) -> AlgorithmSession:
 
 
 def _url_host(bind_host: str) -> str:
-    from django.conf import settings
-
     configured = str(getattr(settings, "HKUBE_DEBUG_URL_HOST", "") or "")
     if configured:
         return configured
@@ -154,8 +145,6 @@ def _url_host(bind_host: str) -> str:
 
 def forget_url(algorithm_name: str, worker_id: str) -> None:
     """The debug worker stops listening: remove its URL (if no newer worker replaced it)."""
-    from hkube_site import redis_client as rc
-
     client = rc.client()
     raw = client.get(URL_PREFIX + algorithm_name)
     if raw and json.loads(raw).get("workerId") == worker_id:
@@ -167,8 +156,6 @@ def forget_url(algorithm_name: str, worker_id: str) -> None:
 
 def debug_info(algorithm_name: str) -> dict[str, Any] | None:
     """``{algorithmName, url, workerId, since}`` while a live debug worker listens, else None."""
-    from hkube_site import redis_client as rc
-
     pipe = rc.client().pipeline()
     pipe.get(URL_PREFIX + algorithm_name)
     pipe.exists(ALIVE_PREFIX + worker_key(algorithm_name))
@@ -204,16 +191,9 @@ def job_debug_nodes(pipeline: dict[str, Any]) -> list[dict[str, Any]]:
 # --- the executor's part ------------------------------------------------------------------------
 
 
-def split_workers(workers: list[Worker]) -> tuple[list[Worker], list[Worker]]:
-    """(ordinary workers, debug workers)."""
-    ordinary = [w for w in workers if algorithm_of(w.algorithm) is None]
-    return ordinary, [w for w in workers if algorithm_of(w.algorithm) is not None]
-
-
 def queued(algorithm_names: list[str]) -> dict[str, int]:
-    """Messages waiting in each algorithm's debug queue (one round trip; kombu priority lists)."""
-    from hkube_site import redis_client as rc
-
+    """Messages waiting in each algorithm's debug queue (one round trip; kombu priority lists).
+    The executor keeps one debug worker per algorithm with some (algorithms/scheduling/)."""
     pipe = rc.client().pipeline()
     for name in algorithm_names:
         queue = debug_queue(name)
@@ -222,36 +202,3 @@ def queued(algorithm_names: list[str]) -> dict[str, int]:
             pipe.llen(f"{queue}:{step}")
     counts = pipe.execute()
     return {name: int(sum(counts[i * 10 : i * 10 + 10])) for i, name in enumerate(algorithm_names)}
-
-
-def reconcile_workers(
-    launch: Launcher, workers: list[Worker], algorithm_names: list[str], idle_limit: float
-) -> tuple[list[str], list[str]]:
-    """One debug worker per algorithm that has debug tasks queued; idle ones stop after
-    ``idle_limit`` seconds, those of deleted algorithms at once. Returns (started, stopped)."""
-    from algorithms.executor import register_starting
-    from hkube_site import redis_client as rc
-
-    now = time.time()
-    depths = queued(algorithm_names) if algorithm_names else {}
-    mine: dict[str, list[Worker]] = {}
-    for worker in workers:
-        mine.setdefault(algorithm_of(worker.algorithm) or "", []).append(worker)
-    started: list[str] = []
-    stopped: list[str] = []
-    for name in algorithm_names:
-        present = mine.pop(name, [])
-        if depths.get(name) and not present:
-            handle = launch.start(worker_key(name))
-            register_starting(worker_key(name), handle.worker_id, handle.pid)
-            started.append(handle.worker_id)
-        elif not depths.get(name):
-            for worker in present:
-                if not worker.busy and now - worker.last_active > idle_limit:
-                    stopped.append(worker.id)
-    stopped += [w.id for gone in mine.values() for w in gone]  # their algorithm was deleted
-    by_id = {w.id: w for w in workers}
-    for worker_id in stopped:  # a stopped worker's session takes its URL down as it closes
-        launch.stop(worker_id, by_id[worker_id].pid)
-        rc.client().hdel(rc.WORKERS_KEY, worker_id)
-    return started, stopped

@@ -1,7 +1,9 @@
 """Launchers start and stop algorithm workers. The local one runs processes here.
 
 A worker is a Celery worker (solo pool, prefetch 1) consuming `algorithm.<name>`; it
-keeps one algorithm process warm. A Kubernetes launcher (k8s/) has the same interface.
+keeps one algorithm process warm. The executor acts only through `Launcher`
+(`algorithms/scheduling/act.py`); a Kubernetes launcher (k8s/) will implement it too, and
+there the budget given to the executor's `decide` will come from the cluster.
 """
 
 from __future__ import annotations
@@ -27,9 +29,20 @@ class Handle:
 
 
 class Launcher(Protocol):
-    def start(self, algorithm_name: str, env: Mapping[str, str] | None = None) -> Handle: ...
-    def stop(self, worker_id: str, pid: int) -> None: ...
-    def alive(self, worker_id: str, pid: int) -> bool: ...
+    """What the executor needs of a launcher. `algorithm_name` is a worker registry key: an
+    algorithm's name, or ``debug:<name>`` for a debug worker (see `worker_queue`)."""
+
+    def start(self, algorithm_name: str, env: Mapping[str, str] | None = None) -> Handle:
+        """Start a worker, with `env` added to its environment; return at once."""
+        ...
+
+    def stop(self, worker_id: str, pid: int) -> None:
+        """Ask a worker to stop after its running chunk; stopping one that is gone is no error."""
+        ...
+
+    def alive(self, worker_id: str, pid: int) -> bool:
+        """Whether the worker's process (or pod) still exists."""
+        ...
 
 
 def worker_command(algorithm_name: str, worker_id: str) -> list[str]:

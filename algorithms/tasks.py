@@ -17,6 +17,9 @@ from typing import Any
 from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 
+from algorithms import executor
+from algorithms.models import Algorithm
+from algorithms.runtime import code_api
 from hkube_site import queues
 from hkube_site import redis_client as rc
 
@@ -50,7 +53,7 @@ def run_items(self: Any, spec: dict[str, Any], indices: list[int]) -> dict[str, 
 
     delivery = self.request.delivery_info or {}
     # kombu keeps the delivery tag in the message properties; with it, the executor can
-    # put this very message back if the worker dies (executor.recover_lost_chunk).
+    # put this very message back if the worker dies (scheduling.act.recover_lost_chunk).
     tag = (getattr(self.request, "properties", None) or {}).get("delivery_tag")
     summary = execute_chunk(
         runner(), spec, indices, redelivered=bool(delivery.get("redelivered")), delivery_tag=tag
@@ -64,8 +67,6 @@ def run_items(self: Any, spec: dict[str, Any], indices: list[int]) -> dict[str, 
 
 @shared_task(name="algorithms.tasks.reconcile_workers", ignore_result=True)
 def reconcile_workers() -> None:
-    from algorithms import executor
-
     executor.reconcile()
 
 
@@ -106,8 +107,6 @@ def _heartbeat_loop(stop: threading.Event) -> None:
 
 
 def _control_loop(stop: threading.Event) -> None:
-    from algorithms.runtime import code_api
-
     while not stop.is_set():
         try:
             pubsub = rc.client().pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
@@ -139,8 +138,6 @@ def _on_worker_ready(**_: Any) -> None:
     def warm() -> None:
         # Start the algorithm process now so the first task pays no start-up cost.
         try:
-            from algorithms.models import Algorithm
-
             algorithm = Algorithm.objects.filter(name=WORKER_ALGORITHM).first()
             if algorithm and algorithm.version:
                 runner().session_for(WORKER_ALGORITHM, algorithm.version)

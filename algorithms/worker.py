@@ -71,7 +71,7 @@ def execute_chunk(
     that already ended (the common path pays no database read before running).
 
     While it runs, the chunk is registered as this worker's in-flight work: if the worker
-    dies, the executor puts the same message back (see executor.recover_lost_chunk).
+    dies, the executor puts the same message back (see scheduling.act.recover_lost_chunk).
     A node with streaming children (`*@`) records and reports its items one by one, so
     each child item starts as soon as its parent item is stored."""
     job_id, node = spec["jobId"], spec["nodeName"]

@@ -21,6 +21,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
+
+from algorithms.runtime.session import AlgorithmSession
+from hkube_site.units import parse_memory_mi
+from hkube_site.validation import ValidationError
+
 log = logging.getLogger(__name__)
 
 OOM_MESSAGE = "the algorithm killed due to out of memory, please specify higher memory value"
@@ -122,14 +128,9 @@ class MemoryWatch:
                 return
 
 
-def watch_memory(session: Any, descriptor: dict[str, Any]) -> MemoryWatch | None:
-    """Watch a started `AlgorithmSession` against the algorithm's `mem` (times
-    `HKUBE_MEMORY_LIMIT_RATIO`, 0: no limit); over it, the session is killed with HKube's message."""
-    from django.conf import settings
-
-    from hkube_site.units import parse_memory_mi
-    from hkube_site.validation import ValidationError
-
+def watch_memory(session: AlgorithmSession, descriptor: dict[str, Any]) -> MemoryWatch | None:
+    """Watch a started session against the algorithm's `mem` (times `HKUBE_MEMORY_LIMIT_RATIO`,
+    0: no limit); over it, the session is killed with HKube's message."""
     ratio = float(settings.HKUBE_MEMORY_LIMIT_RATIO)
     mem = descriptor.get("mem")
     if ratio <= 0 or not mem or session.pid is None:

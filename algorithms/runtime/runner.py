@@ -182,7 +182,7 @@ class Runner:
             task_log.add(session.drain_log_records(), idle=True)  # printed while no task ran
             if attempt > 1:
                 task_log.note(f"attempt {attempt}")
-            run = session.run_attached if session.attach else session.run_task
+            run = session.run  # run_task, or run_attached for a debug client (runtime/attach.py)
             with code_api.TaskCodeApi(session, payload) as api:  # its exit stops leftover sub-pipelines
                 on_event = task_events(spec, batch_index, api.on_event)
                 outcome = api.ended(run(payload, on_event=on_event, timeout=ttl))

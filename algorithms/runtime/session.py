@@ -7,25 +7,22 @@ task at a time over one connection, for as many tasks as the caller wants.
 Threads: the websockets server runs in a background thread and hands each connection to
 ``_handle``, which only publishes it; ``run_task`` then calls the connection's ``recv`` directly from
 the caller's thread, so a message costs one blocking call and no hand-off beyond websockets' own
-reader thread. A watcher thread reaps the process, and two reader threads collect its stdout/stderr.
-One task at a time: ``run_task`` must not be called from two threads at once (``stop`` may be).
+reader thread. The process (``process.py``) is reaped by a watcher thread, and two reader threads
+collect its stdout/stderr (``capture.py``). One task at a time: ``run_task`` must not be called from
+two threads at once (``stop`` may be). ``attach.py`` serves an algorithm someone else runs (a debug
+client) instead.
 """
 
 from __future__ import annotations
 
 import atexit
-import collections
 import contextlib
 import os
-import select
-import signal
-import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import IO, Any, Literal
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.exceptions import ConnectionClosed
@@ -33,68 +30,31 @@ from websockets.protocol import State
 from websockets.sync.server import Server, ServerConnection, serve
 
 from . import protocol as p
+from .capture import LogRecord, OutputCapture
 
-TaskStatus = Literal["done", "error", "crashed", "stopped", "timeout"]
-EventHandler = Callable[[dict[str, Any]], object]
-#: One captured output line: (epoch seconds, stream, text). Streams: 'stdout' and 'stderr' of the
-#: process, 'logData' for lines the wrapper sent over the socket, 'hkube' for notes of our own.
-LogRecord = tuple[float, str, str]
+# Re-exported: callers take a session's outcome and start error from here.
+from .outcome import AlgorithmStartError as AlgorithmStartError
+from .outcome import EventHandler
+from .outcome import TaskOutcome as TaskOutcome
+from .process import AlgorithmProcess
 
+# A task's phase. _WAITING: an attached session waits for its client (attach.py).
 _IDLE, _INIT, _RUNNING, _WAITING = 0, 1, 2, 3
-_STDERR_TAIL_LINES = 20
-_MAX_LINE_BYTES = 64 << 10  # a longer line is cut: one print of a huge value must not eat the buffer
-DISCONNECTED = "Disconnected"  # error code of an attached task whose client went away
-
-
-@dataclass(slots=True)
-class TaskOutcome:
-    """How one task ended.
-
-    ``result`` is the inline value of ``done`` (storage v1); ``storing`` is the ``storing`` payload,
-    the pointer to the result the wrapper wrote itself (storage v3). ``error`` is ``{code, message}``
-    for 'error', 'crashed' and 'timeout'.
-    """
-
-    status: TaskStatus
-    result: Any = None
-    storing: dict[str, Any] | None = None
-    error: dict[str, Any] | None = None
-    duration: float = 0.0
-
-
-class AlgorithmStartError(RuntimeError):
-    """The algorithm process could not be started or never connected."""
-
-    def __init__(self, message: str, exit_code: int | None = None, stderr_tail: Sequence[str] = ()) -> None:
-        self.exit_code = exit_code
-        self.stderr_tail = list(stderr_tail)
-        if self.stderr_tail:
-            message = message + "\nlast lines of stderr:\n" + "\n".join(self.stderr_tail)
-        super().__init__(message)
 
 
 class _HandlerFailed(Exception):
     """Carries an exception of the caller's on_event out of run_task untouched."""
 
 
-def describe_exit(returncode: int) -> str:
-    """``algorithm process exited with code -9 (SIGKILL)``."""
-    text = f"algorithm process exited with code {returncode}"
-    if returncode < 0:
-        with contextlib.suppress(ValueError):  # not a known signal number
-            text += f" ({signal.Signals(-returncode).name})"
-    return text
-
-
 class AlgorithmSession:
     """An algorithm process kept warm behind a private WebSocket server on 127.0.0.1.
 
-    Attach mode (``attach=True``, no command): no process is started. The server listens on
-    ``host:port`` at ``path`` and waits for an algorithm someone else runs (a developer's IDE, see
-    ``algorithms/debug.py``) to connect; tasks go through :meth:`run_attached`, which waits for
-    the client and re-sends the task when it reconnects. One client at a time: a second one is
-    refused with close code 4001 (``alreadyConnectedError``), as HKube's algorithm-debug does.
+    ``attach.AttachedSession`` is the same server without a process: it waits for an algorithm
+    someone else runs (a developer's IDE) to connect.
     """
+
+    #: Whether tasks are served by a client someone else runs (attach.py), not by our process.
+    attach = False
 
     def __init__(
         self,
@@ -109,18 +69,14 @@ class AlgorithmSession:
         log_lines: int = 10_000,
         max_message_size: int = 2**30,
         slot_id: str | None = None,
-        attach: bool = False,
-        host: str = "127.0.0.1",
-        port: int = 0,
         path: str | None = None,
     ) -> None:
         """``env`` is added to this process's environment (or replaces it with ``inherit_env=False``);
-        ``WORKER_SOCKET_URL`` is always set by the session. ``host``, ``port`` and ``path`` are
-        where an attach-mode session listens (port 0: any free port, see :attr:`url`)."""
+        ``WORKER_SOCKET_URL`` is always set by the session. ``path`` is the server's URL path (a
+        random slot by default)."""
         self.command = list(command)
-        self.attach = attach
-        self.host = host
-        self.port = port
+        self.host = "127.0.0.1"
+        self.port = 0  # any free port (see :attr:`url`)
         self.env = dict(env or {})
         self.cwd = cwd
         self.connect_timeout = connect_timeout
@@ -139,9 +95,8 @@ class AlgorithmSession:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)  # a connection arrived or the process exited
         self._server: Server | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._proc: AlgorithmProcess | None = None
         self._threads: list[threading.Thread] = []
-        self._readers: list[threading.Thread] = []
         self._exited = threading.Event()
         self._conn: ServerConnection | None = None
         self._codec: p.Codec = p.JSON
@@ -150,14 +105,7 @@ class AlgorithmSession:
         self._broken: str | None = None  # why the session cannot run tasks any more
         self._closed = False
 
-        self._logs: collections.deque[LogRecord] = collections.deque(maxlen=log_lines)
-        self._logs_dropped = 0  # lines pushed out of the full buffer since the last drain
-        # Guards reading the output pipes, so drain_log_records() can take what is in them now.
-        self._log_lock = threading.Lock()
-        self._log_fds: dict[int, str] = {}  # fd -> stream, while its reader runs
-        self._log_poller = select.poll()  # those fds: one syscall tells whether output is waiting
-        self._partial: dict[str, bytes] = {}  # stream -> the start of an unfinished line
-        self._stderr_tail: collections.deque[str] = collections.deque(maxlen=_STDERR_TAIL_LINES)
+        self._output = OutputCapture(log_lines)
 
         # Per-task state shared with stop(); guarded by _lock.
         self._phase = _IDLE
@@ -171,14 +119,9 @@ class AlgorithmSession:
     # --- life cycle ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the server and the process; return once the process has connected.
-
-        In attach mode: start listening and return at once (the client connects when it likes)."""
+        """Start the server and the process; return once the process has connected."""
         if self._server is not None:
             raise RuntimeError("session already started")
-        if self.attach:
-            self._serve_attached()
-            return
         self._server = serve(
             self._handle,
             "127.0.0.1",
@@ -188,33 +131,16 @@ class AlgorithmSession:
             ping_interval=None,  # liveness comes from the process watcher, not pings
             server_header=None,
         )
-        port = self._server.socket.getsockname()[1]
+        self.port = port = self._server.socket.getsockname()[1]
         self._spawn_thread(self._server.serve_forever, "serve")
         env = {**os.environ, **self.env} if self.inherit_env else dict(self.env)
         env["WORKER_SOCKET_URL"] = f"ws://127.0.0.1:{port}{self._path}"
         try:
-            self._proc = subprocess.Popen(
-                self.command,
-                cwd=self.cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,  # own process group, so close() can kill every descendant
-            )
-        except OSError as exc:
+            self._proc = AlgorithmProcess(self.command, env, self.cwd, self._output)
+        except AlgorithmStartError:
             self._server.shutdown()
-            raise AlgorithmStartError(f"cannot start algorithm process {self.command!r}: {exc}") from exc
-        assert self._proc.stdout is not None and self._proc.stderr is not None
-        for name, stream in (("stdout", self._proc.stdout), ("stderr", self._proc.stderr)):
-            os.set_blocking(stream.fileno(), False)  # drain_log_records() reads what is there, no more
-            self._log_fds[stream.fileno()] = name
-            self._log_poller.register(stream.fileno(), select.POLLIN)
-        self._readers = [
-            self._spawn_thread(self._read_stream, "stdout", self._proc.stdout, "stdout"),
-            self._spawn_thread(self._read_stream, "stderr", self._proc.stderr, "stderr"),
-        ]
-        self._spawn_thread(self._watch, "watch")
+            raise
+        self._proc.watch(self._spawn_thread, self._on_exit)
         atexit.register(self.close)
 
         with self._changed:
@@ -225,22 +151,6 @@ class AlgorithmSession:
         error = self._start_failure()
         self.close()
         raise error
-
-    def _serve_attached(self) -> None:
-        self._server = serve(
-            self._handle,
-            self.host,
-            self.port,
-            max_size=self.max_message_size,
-            compression=None,
-            # No pings: a developer's process paused at a breakpoint must not count as gone (HKube's
-            # debug ingress allows 50000 s of silence). A vanished client ends with the task's TTL.
-            ping_interval=None,
-            server_header=None,
-        )
-        self.port = self._server.socket.getsockname()[1]
-        self._spawn_thread(self._server.serve_forever, "serve")
-        atexit.register(self.close)
 
     def close(self) -> None:
         """Ask the algorithm to exit, let it close the socket, then kill its whole process group.
@@ -280,9 +190,7 @@ class AlgorithmSession:
 
     @property
     def alive(self) -> bool:
-        """True while the process runs (attach mode: the server listens) and tasks can run."""
-        if self.attach:
-            return self._server is not None and not (self._closed or self._broken)
+        """True while the process runs and tasks can run."""
         return self._proc is not None and not (self._closed or self._broken or self._exited.is_set())
 
     @property
@@ -309,34 +217,9 @@ class AlgorithmSession:
         return [message for _, _, message in self.drain_log_records()]
 
     def drain_log_records(self) -> list[LogRecord]:
-        """The output captured since the last call, oldest first.
-
-        It includes what sits in the process's pipes at the moment of the call (an unfinished last
-        line too): whatever the algorithm wrote before it sent ``done`` (our wrappers flush stdio
-        first) belongs to that task even when the reader threads have not read it yet, so a task's
-        last lines never slip into the next one. Lines pushed out of the full buffer are counted
-        in a first 'hkube' line. ``logData`` lines the wrapper sent are included. Costs a lock and
-        one ``poll`` when there is nothing to take.
-        """
-        with self._log_lock:
-            if self._log_fds:
-                for fd, _ in self._log_poller.poll(0):
-                    # Bounded: a flooding writer cannot hold us here.
-                    self._read_pipe(self._log_fds[fd], fd, budget=1 << 20)
-            for name in list(self._partial):
-                self._add_line(time.time(), name, self._partial.pop(name))
-            if not self._logs and not self._logs_dropped:
-                return []
-            records = list(self._logs)
-            self._logs.clear()
-            dropped, self._logs_dropped = self._logs_dropped, 0
-        if dropped:
-            note = (
-                f"{dropped} earlier lines were dropped: the worker keeps the last "
-                f"{self._logs.maxlen} lines between two reads"
-            )
-            records.insert(0, (records[0][0] if records else time.time(), "hkube", note))
-        return records
+        """The output captured since the last call, oldest first, with the ``logData`` lines the
+        wrapper sent (``capture.OutputCapture.drain``)."""
+        return self._output.drain()
 
     # --- tasks -----------------------------------------------------------------------------------
 
@@ -419,7 +302,7 @@ class AlgorithmSession:
                 elif command == p.STARTED:
                     pass
                 elif command == p.LOG_DATA:
-                    self._add_log_data(message.get("data"))
+                    self._output.add_log_data(message.get("data"))
                 elif on_event is not None:
                     try:
                         reply = on_event(message)
@@ -468,52 +351,14 @@ class AlgorithmSession:
         with ``reason`` as its message (the memory watch uses it for HKube's OOM message)."""
         self._break(reason)
 
-    def run_attached(
+    def run(
         self,
         payload: dict[str, Any],
         on_event: EventHandler | None = None,
         timeout: float | None = None,
     ) -> TaskOutcome:
-        """Attach mode's ``run_task``: wait for the client, then run the task on it.
-
-        When the client goes away in the middle of the task, wait for it to connect again and send
-        the task again (``initialize`` + ``start``), as HKube's algorithm-debug does. ``timeout``
-        bounds the whole (waiting included) and ends as 'timeout'; ``stop()`` ends the wait as
-        'stopped'. A client that is reconnected while its old ``start`` still runs would answer
-        twice: restart the algorithm's process rather than only its connection.
-        """
-        began = time.perf_counter()
-        deadline = None if timeout is None else began + timeout
-
-        def remaining() -> float | None:
-            return None if deadline is None else max(0.0, deadline - time.perf_counter())
-
-        with self._lock:
-            self._phase = _WAITING
-            self._stop_requested = self._stop_force = False
-        while True:
-            with self._changed:
-                self._changed.wait_for(self._attached_or_over, remaining())
-                stopped, connected = self._stop_requested, self.connected
-                if stopped or not connected or not self.alive:
-                    self._phase = _IDLE
-            if stopped:
-                return TaskOutcome("stopped", duration=time.perf_counter() - began)
-            if not self.alive:
-                return TaskOutcome("crashed", error=self._crash_error(), duration=time.perf_counter() - began)
-            if not connected:
-                error = {"code": "Timeout", "message": "no algorithm connected before the task's TTL ran out"}
-                return TaskOutcome("timeout", error=error, duration=time.perf_counter() - began)
-            outcome = self.run_task(payload, on_event, remaining())
-            if outcome.status != "crashed" or not self.alive:
-                outcome.duration = time.perf_counter() - began
-                return outcome
-            with self._lock:  # the client went away: wait for it again
-                self._phase = _WAITING
-                self._stop_requested = self._stop_force = False
-
-    def _attached_or_over(self) -> bool:
-        return self.connected or self._stop_requested or not self.alive
+        """Run one task the way this kind of session does: :meth:`run_task` here."""
+        return self.run_task(payload, on_event, timeout)
 
     @property
     def current_task(self) -> int:
@@ -599,9 +444,6 @@ class AlgorithmSession:
     def _connection_lost(self, began: float, storing: dict[str, Any] | None) -> TaskOutcome:
         if self._stop_sent:
             return self._stop_outcome(began, storing)
-        if self.attach:  # no process to judge by: run_attached waits for the client to come back
-            error = {"code": DISCONNECTED, "message": "the algorithm disconnected in the middle of a task"}
-            return TaskOutcome("crashed", None, storing, error, time.perf_counter() - began)
         if not self._exited.wait(2.0):
             # The process lives on without a connection mid-task: its state is unknown, so no
             # further task may run on it.
@@ -610,11 +452,9 @@ class AlgorithmSession:
 
     def _crash_error(self) -> dict[str, Any]:
         if self._exited.is_set() and self._proc is not None and self._broken is None:
-            for reader in self._readers:
-                reader.join(1.0)  # the last stderr lines usually explain the crash
-            message = describe_exit(self._proc.returncode)
-            if self._stderr_tail:
-                message += "\nlast lines of stderr:\n" + "\n".join(self._stderr_tail)
+            message = self._proc.exit_description()
+            if self._output.stderr_tail:
+                message += "\nlast lines of stderr:\n" + "\n".join(self._output.stderr_tail)
         elif self._broken is not None:
             message = self._broken
         elif self._closed:
@@ -627,9 +467,6 @@ class AlgorithmSession:
         if self._broken is None:
             self._broken = reason
         self._kill_group()
-        conn = self._conn
-        if self.attach and conn is not None:
-            conn.close_socket()  # no process to kill: drop the client, so a blocked recv returns
 
     # --- connection, process and streams ---------------------------------------------------------
 
@@ -649,8 +486,8 @@ class AlgorithmSession:
             conn.close(1003, "unsupported encoding")
             return
         with self._changed:
-            if self.attach and self.connected:
-                refused = True  # one client at a time (HKube: alreadyConnectedError, code 4001)
+            if self._refuses_another():
+                refused = True
             else:
                 refused = False
                 self._set_connection(conn, codec, query)
@@ -661,6 +498,14 @@ class AlgorithmSession:
             conn.close(4001, "alreadyConnectedError")
             return
         conn.wait_closed()  # returning would close the connection
+
+    def _refuses_another(self) -> bool:
+        """Whether a new connection is refused (holds ``_changed``): never here, a reconnecting
+        wrapper replaces its old connection."""
+        return False
+
+    def _started(self) -> bool:
+        return self._proc is not None
 
     def _set_connection(self, conn: ServerConnection, codec: p.Codec, query: dict[str, list[str]]) -> None:
         """Holds ``_changed``."""
@@ -687,7 +532,7 @@ class AlgorithmSession:
         conn = self._conn
         if conn is not None and conn.state is State.OPEN and self._broken is None:
             return conn
-        if self._proc is None and not (self.attach and self._server is not None):
+        if not self._started():
             raise RuntimeError("session not started; call start() first")
         with self._changed:
             self._changed.wait_for(self._connected_or_over, self.connect_timeout)
@@ -702,23 +547,17 @@ class AlgorithmSession:
         if self._connect_error is not None:
             return AlgorithmStartError(f"the algorithm connected but cannot be served: {self._connect_error}")
         if self._exited.is_set():
-            for reader in self._readers:
-                reader.join(1.0)
             return AlgorithmStartError(
-                describe_exit(proc.returncode) + " before connecting to the worker",
+                proc.exit_description() + " before connecting to the worker",
                 proc.returncode,
-                self._stderr_tail,
+                self._output.stderr_tail,
             )
         return AlgorithmStartError(
-            f"the algorithm did not connect within {self.connect_timeout:g} s", None, self._stderr_tail
+            f"the algorithm did not connect within {self.connect_timeout:g} s", None, self._output.stderr_tail
         )
 
-    def _watch(self) -> None:
-        proc = self._proc
-        assert proc is not None
-        proc.wait()
-        # Descendants (HKube's discovery child) may hold the socket open and outlive the leader.
-        self._kill_group()
+    def _on_exit(self) -> None:
+        """The process exited (its whole group is killed): wake whoever waits on it."""
         with self._changed:
             self._exited.set()
             self._changed.notify_all()
@@ -727,72 +566,8 @@ class AlgorithmSession:
             conn.close_socket()  # someone outside the group still holds it: unblock recv anyway
 
     def _kill_group(self) -> None:
-        proc = self._proc
-        if proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is gone already
-            os.killpg(proc.pid, signal.SIGKILL)
-
-    def _read_stream(self, stream: IO[bytes], name: str) -> None:
-        # The pipe is non-blocking and read only under _log_lock, by this thread or by
-        # drain_log_records(): so once drain_log_records() holds the lock and finds the pipe empty,
-        # every byte written before that moment is in the buffer.
-        fd = stream.fileno()
-        poller = select.poll()
-        poller.register(fd, select.POLLIN)
-        with stream:
-            while True:
-                poller.poll()
-                with self._log_lock:
-                    if not self._read_pipe(name, fd, budget=1):
-                        del self._log_fds[fd]  # before the fd is closed and its number reused
-                        self._log_poller.unregister(fd)
-                        return
-
-    def _read_pipe(self, name: str, fd: int, budget: int) -> bool:
-        """Read up to ``budget`` bytes the pipe holds now (at least one read); False at its end.
-        Holds ``_log_lock``."""
-        while True:
-            try:
-                data = os.read(fd, 65536)
-            except BlockingIOError:
-                return True
-            if not data:
-                if name in self._partial:
-                    self._add_line(time.time(), name, self._partial.pop(name))
-                return False
-            now = time.time()
-            *lines, rest = (self._partial.pop(name, b"") + data).split(b"\n")
-            for raw in lines:
-                self._add_line(now, name, raw)
-            if len(rest) > _MAX_LINE_BYTES:
-                self._add_line(now, name, rest)
-            elif rest:
-                self._partial[name] = rest
-            budget -= len(data)
-            if budget <= 0:
-                return True
-
-    def _add_line(self, timestamp: float, name: str, raw: bytes) -> None:
-        """Holds ``_log_lock``."""
-        text = raw[:_MAX_LINE_BYTES].decode(errors="replace").rstrip("\r")
-        if len(raw) > _MAX_LINE_BYTES:
-            text += f" [line cut: {len(raw) - _MAX_LINE_BYTES} more bytes]"
-        if len(self._logs) == self._logs.maxlen:
-            self._logs_dropped += 1
-        self._logs.append((timestamp, name, text))
-        if name == "stderr":
-            self._stderr_tail.append(text)
-
-    def _add_log_data(self, data: object) -> None:
-        """``logData`` from the wrapper: ``[line, ...]`` (HKube sends batches, sometimes empty)."""
-        if not isinstance(data, list) or not data:
-            return
-        now = time.time()
-        with self._log_lock:
-            for line in data:
-                text = line if isinstance(line, str) else str(line)
-                self._add_line(now, "logData", text.encode(errors="replace"))
+        if self._proc is not None:
+            self._proc.kill_group()
 
     def _spawn_thread(self, target: Callable[..., None], name: str, *args: object) -> threading.Thread:
         name = f"algorithm-{self.slot_id}-{name}"

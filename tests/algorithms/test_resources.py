@@ -7,8 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 import msgpack
 import pytest
@@ -16,33 +14,14 @@ import redis
 from django.test import Client
 
 from algorithms import executor, resources
-from algorithms.launcher import Handle
-from algorithms.models import Algorithm
 from hkube_site import redis_client as rc
 from pipelines.models import Job, JobNode, JobStatus, NodeStatus
-
-
-@dataclass
-class FakeLauncher:
-    started: list[str] = field(default_factory=list)
-    envs: dict[str, dict[str, str]] = field(default_factory=dict)
-    stopped: list[str] = field(default_factory=list)
-
-    def start(self, algorithm_name: str, env: Mapping[str, str] | None = None) -> Handle:
-        self.started.append(algorithm_name)
-        worker_id = f"{algorithm_name}-new{len(self.started)}"
-        self.envs[worker_id] = dict(env or {})
-        return Handle(worker_id, 100000 + len(self.started))
-
-    def stop(self, worker_id: str, pid: int) -> None:
-        self.stopped.append(worker_id)
-
-    def alive(self, worker_id: str, pid: int) -> bool:
-        return True
+from tests.algorithms.fakes import AddAlgorithm, AddWorker, Enqueue, FakeLauncher
 
 
 @pytest.fixture
-def launcher(monkeypatch: pytest.MonkeyPatch, real_redis: redis.Redis, settings: object) -> FakeLauncher:
+def launcher(launcher: FakeLauncher, monkeypatch: pytest.MonkeyPatch, settings: object) -> FakeLauncher:
+    """A small machine: 2 cores, 8Gi, 10 worker slots, no GPUs unless a test names them."""
     settings.HKUBE_MAX_WORKERS = 10  # type: ignore[attr-defined]
     settings.HKUBE_CPU_BUDGET = 2  # type: ignore[attr-defined]
     settings.HKUBE_MEM_BUDGET = "8Gi"  # type: ignore[attr-defined]
@@ -50,30 +29,17 @@ def launcher(monkeypatch: pytest.MonkeyPatch, real_redis: redis.Redis, settings:
     settings.HKUBE_GPUS = []  # type: ignore[attr-defined]
     settings.HKUBE_SCHEDULING_WARNING_SECONDS = 0  # type: ignore[attr-defined]
     monkeypatch.setattr(resources, "machine_gpus", lambda: ())  # tests name their GPUs
-    fake = FakeLauncher()
-    monkeypatch.setattr(executor, "launcher", lambda: fake)
-    return fake
+    return launcher
 
 
-def algorithm(name: str, **descriptor: object) -> None:
-    Algorithm.objects.create(
-        name=name, descriptor={"name": name, "cpu": 0.1, "mem": "256Mi", **descriptor}, version="v1"
-    )
+@pytest.fixture
+def algorithm(algorithm: AddAlgorithm) -> AddAlgorithm:
+    """Algorithms here ask for 256Mi unless they say otherwise."""
 
+    def add(name: str, **descriptor: object) -> None:
+        algorithm(name, **{"mem": "256Mi", **descriptor})
 
-def worker(
-    client: redis.Redis, worker_id: str, algorithm_name: str, *, busy: bool = False, idle_for: float = 0
-) -> None:
-    now = time.time()
-    record = {"id": worker_id, "algorithm": algorithm_name, "pid": 1, "busy": busy,
-              "lastActive": now - idle_for, "seen": now, "started": now - 100}  # fmt: skip
-    client.hset(rc.WORKERS_KEY, worker_id, json.dumps(record))
-
-
-def queue(client: redis.Redis, algorithm_name: str, messages: int, priority: int = 3) -> None:
-    key = f"algorithm.{algorithm_name}" + (f":{priority}" if priority else "")
-    for _ in range(messages):
-        client.lpush(key, b"{}")
+    return add
 
 
 def kombu_message(job_id: str) -> bytes:
@@ -153,10 +119,10 @@ def test_messages_name_the_resource_and_the_amounts() -> None:
 
 @pytest.mark.django_db
 def test_workers_start_only_while_their_cpu_fits_the_budget(
-    launcher: FakeLauncher, real_redis: redis.Redis
+    launcher: FakeLauncher, real_redis: redis.Redis, algorithm: AddAlgorithm, queue: Enqueue
 ) -> None:
     algorithm("heavy", cpu=1.5)
-    queue(real_redis, "heavy", 5)
+    queue("heavy", 5)
     result = executor.reconcile()
     assert launcher.started == ["heavy"]
     assert result["cpu"] == 1.5
@@ -164,20 +130,28 @@ def test_workers_start_only_while_their_cpu_fits_the_budget(
 
 
 @pytest.mark.django_db
-def test_memory_counts_mem_plus_reserved_memory(launcher: FakeLauncher, real_redis: redis.Redis) -> None:
+def test_memory_counts_mem_plus_reserved_memory(
+    launcher: FakeLauncher, real_redis: redis.Redis, algorithm: AddAlgorithm, queue: Enqueue
+) -> None:
     algorithm("big-mem", mem="3Gi", reservedMemory="1Gi")
-    queue(real_redis, "big-mem", 5)
+    queue("big-mem", 5)
     executor.reconcile()
     assert launcher.started == ["big-mem"] * 2  # 2 x 4Gi fill the 8Gi budget
 
 
 @pytest.mark.django_db
-def test_busy_workers_hold_their_resources(launcher: FakeLauncher, real_redis: redis.Redis) -> None:
+def test_busy_workers_hold_their_resources(
+    launcher: FakeLauncher,
+    real_redis: redis.Redis,
+    algorithm: AddAlgorithm,
+    worker: AddWorker,
+    queue: Enqueue,
+) -> None:
     algorithm("first", cpu=1.5)
     algorithm("second", cpu=1.5)
-    worker(real_redis, "first-a", "first", busy=True)
-    queue(real_redis, "first", 1)
-    queue(real_redis, "second", 1)
+    worker("first-a", "first", busy=True)
+    queue("first", 1)
+    queue("second", 1)
     result = executor.reconcile()
     assert launcher.started == []
     assert result["unscheduled"] == {"second": "Insufficient cpu (requested 1.5, available 0.5)"}
@@ -188,12 +162,16 @@ def test_busy_workers_hold_their_resources(launcher: FakeLauncher, real_redis: r
 
 @pytest.mark.django_db
 def test_the_reason_is_cleared_once_the_algorithm_gets_a_worker(
-    launcher: FakeLauncher, real_redis: redis.Redis
+    launcher: FakeLauncher,
+    real_redis: redis.Redis,
+    algorithm: AddAlgorithm,
+    worker: AddWorker,
+    queue: Enqueue,
 ) -> None:
     algorithm("first", cpu=1.5)
     algorithm("second", cpu=1.5)
-    worker(real_redis, "first-a", "first", busy=True)
-    queue(real_redis, "second", 1)
+    worker("first-a", "first", busy=True)
+    queue("second", 1)
     executor.reconcile()
     assert "second" in resources.unscheduled()
     real_redis.hdel(rc.WORKERS_KEY, "first-a")  # its work ended and it stopped
@@ -207,12 +185,12 @@ def test_the_reason_is_cleared_once_the_algorithm_gets_a_worker(
 
 @pytest.mark.django_db
 def test_the_algorithm_with_the_highest_priority_work_goes_first(
-    launcher: FakeLauncher, real_redis: redis.Redis
+    launcher: FakeLauncher, real_redis: redis.Redis, algorithm: AddAlgorithm, queue: Enqueue
 ) -> None:
     algorithm("aaa-low", cpu=1.5)
     algorithm("zzz-high", cpu=1.5)
-    queue(real_redis, "aaa-low", 3, priority=5)
-    queue(real_redis, "zzz-high", 1, priority=1)
+    queue("aaa-low", 3, priority=5)
+    queue("zzz-high", 1, priority=1)
     real_redis.hset(resources.WAITING_KEY, "aaa-low", time.time() - 300)  # waited much longer
     result = executor.reconcile()
     assert launcher.started == ["zzz-high"]
@@ -221,12 +199,12 @@ def test_the_algorithm_with_the_highest_priority_work_goes_first(
 
 @pytest.mark.django_db
 def test_equal_priorities_go_to_the_one_waiting_longest(
-    launcher: FakeLauncher, real_redis: redis.Redis
+    launcher: FakeLauncher, real_redis: redis.Redis, algorithm: AddAlgorithm, queue: Enqueue
 ) -> None:
     algorithm("aaa", cpu=1.5)
     algorithm("bbb", cpu=1.5)
-    queue(real_redis, "aaa", 1)
-    queue(real_redis, "bbb", 1)
+    queue("aaa", 1)
+    queue("bbb", 1)
     now = time.time()
     real_redis.hset(resources.WAITING_KEY, mapping={"aaa": now - 10, "bbb": now - 60})
     executor.reconcile()
@@ -235,12 +213,16 @@ def test_equal_priorities_go_to_the_one_waiting_longest(
 
 @pytest.mark.django_db
 def test_waiting_since_is_kept_across_ticks_and_forgotten_when_the_queue_empties(
-    launcher: FakeLauncher, real_redis: redis.Redis
+    launcher: FakeLauncher,
+    real_redis: redis.Redis,
+    algorithm: AddAlgorithm,
+    worker: AddWorker,
+    queue: Enqueue,
 ) -> None:
     algorithm("first", cpu=1.5)
     algorithm("second", cpu=1.5)
-    worker(real_redis, "first-a", "first", busy=True)
-    queue(real_redis, "second", 1)
+    worker("first-a", "first", busy=True)
+    queue("second", 1)
     executor.reconcile()
     since = float(real_redis.hget(resources.WAITING_KEY, "second") or 0)
     executor.reconcile()
@@ -252,15 +234,19 @@ def test_waiting_since_is_kept_across_ticks_and_forgotten_when_the_queue_empties
 
 @pytest.mark.django_db
 def test_room_a_waiting_higher_priority_algorithm_needs_is_not_given_to_a_lower_one(
-    launcher: FakeLauncher, real_redis: redis.Redis
+    launcher: FakeLauncher,
+    real_redis: redis.Redis,
+    algorithm: AddAlgorithm,
+    worker: AddWorker,
+    queue: Enqueue,
 ) -> None:
     algorithm("busy", cpu=1.0)
     algorithm("high", cpu=1.5)
     algorithm("low", cpu=0.5)
-    worker(real_redis, "busy-a", "busy", busy=True)
-    queue(real_redis, "busy", 1, priority=3)
-    queue(real_redis, "high", 1, priority=1)
-    queue(real_redis, "low", 1, priority=5)
+    worker("busy-a", "busy", busy=True)
+    queue("busy", 1, priority=3)
+    queue("high", 1, priority=1)
+    queue("low", 1, priority=5)
     result = executor.reconcile()
     assert launcher.started == []
     assert result["unscheduled"]["high"] == "Insufficient cpu (requested 1.5, available 1)"
@@ -271,13 +257,17 @@ def test_room_a_waiting_higher_priority_algorithm_needs_is_not_given_to_a_lower_
 
 @pytest.mark.django_db
 def test_an_idle_worker_of_lower_priority_work_gives_way_to_higher_priority_work(
-    launcher: FakeLauncher, real_redis: redis.Redis
+    launcher: FakeLauncher,
+    real_redis: redis.Redis,
+    algorithm: AddAlgorithm,
+    worker: AddWorker,
+    queue: Enqueue,
 ) -> None:
     algorithm("low", cpu=1.5)
     algorithm("high", cpu=1.5)
-    worker(real_redis, "low-a", "low", idle_for=1)
-    queue(real_redis, "low", 2, priority=5)
-    queue(real_redis, "high", 1, priority=2)
+    worker("low-a", "low", idle_for=1)
+    queue("low", 2, priority=5)
+    queue("high", 1, priority=2)
     executor.reconcile()
     assert launcher.stopped == ["low-a"]
     assert launcher.started == ["high"]
@@ -285,13 +275,17 @@ def test_an_idle_worker_of_lower_priority_work_gives_way_to_higher_priority_work
 
 @pytest.mark.django_db
 def test_an_idle_worker_of_higher_priority_work_is_not_taken(
-    launcher: FakeLauncher, real_redis: redis.Redis
+    launcher: FakeLauncher,
+    real_redis: redis.Redis,
+    algorithm: AddAlgorithm,
+    worker: AddWorker,
+    queue: Enqueue,
 ) -> None:
     algorithm("high", cpu=1.5)
     algorithm("low", cpu=1.5)
-    worker(real_redis, "high-a", "high", idle_for=1)
-    queue(real_redis, "high", 2, priority=1)
-    queue(real_redis, "low", 1, priority=5)
+    worker("high-a", "high", idle_for=1)
+    queue("high", 2, priority=1)
+    queue("low", 1, priority=5)
     executor.reconcile()
     assert launcher.stopped == []
     assert launcher.started == []
@@ -299,14 +293,18 @@ def test_an_idle_worker_of_higher_priority_work_is_not_taken(
 
 @pytest.mark.django_db
 def test_a_worker_that_just_took_a_message_is_not_taken_for_idle(
-    launcher: FakeLauncher, real_redis: redis.Redis
+    launcher: FakeLauncher,
+    real_redis: redis.Redis,
+    algorithm: AddAlgorithm,
+    worker: AddWorker,
+    queue: Enqueue,
 ) -> None:
     """Its heartbeat (every 2 s) still says idle, but its chunk is in flight."""
     algorithm("low", cpu=1.5)
     algorithm("high", cpu=1.5)
-    worker(real_redis, "low-a", "low", idle_for=1)
+    worker("low-a", "low", idle_for=1)
     real_redis.hset(rc.INFLIGHT_KEY, "low-a", json.dumps({"chunk": "j:n:0"}))
-    queue(real_redis, "high", 1, priority=1)
+    queue("high", 1, priority=1)
     result = executor.reconcile()
     assert launcher.stopped == []
     assert launcher.started == []
@@ -318,7 +316,7 @@ def test_a_worker_that_just_took_a_message_is_not_taken_for_idle(
 
 @pytest.mark.django_db
 def test_a_request_over_the_budget_is_reported_and_fails_the_jobs_waiting_on_it(
-    launcher: FakeLauncher, real_redis: redis.Redis, client: Client
+    launcher: FakeLauncher, real_redis: redis.Redis, client: Client, algorithm: AddAlgorithm
 ) -> None:
     algorithm("too-big", cpu=3)
     job = waiting_job("job-never-fits", "too-big")
@@ -348,7 +346,7 @@ def test_a_request_over_the_budget_is_reported_and_fails_the_jobs_waiting_on_it(
 
 @pytest.mark.django_db
 def test_an_algorithm_without_a_reason_has_no_unscheduled_reason(
-    launcher: FakeLauncher, client: Client
+    launcher: FakeLauncher, client: Client, algorithm: AddAlgorithm
 ) -> None:
     algorithm("fine")
     executor.reconcile()
@@ -360,12 +358,17 @@ def test_an_algorithm_without_a_reason_has_no_unscheduled_reason(
 
 @pytest.mark.django_db
 def test_nodes_waiting_for_an_unschedulable_algorithm_show_failed_scheduling(
-    launcher: FakeLauncher, real_redis: redis.Redis, client: Client
+    launcher: FakeLauncher,
+    real_redis: redis.Redis,
+    client: Client,
+    algorithm: AddAlgorithm,
+    worker: AddWorker,
+    queue: Enqueue,
 ) -> None:
     algorithm("first", cpu=1.5)
     algorithm("second", cpu=1.5)
-    worker(real_redis, "first-a", "first", busy=True)
-    queue(real_redis, "second", 1)
+    worker("first-a", "first", busy=True)
+    queue("second", 1)
     job = waiting_job("job-waiting", "second")
     executor.reconcile()
 
@@ -384,13 +387,19 @@ def test_nodes_waiting_for_an_unschedulable_algorithm_show_failed_scheduling(
 
 @pytest.mark.django_db
 def test_a_short_wait_shows_no_warning_before_the_warning_delay(
-    launcher: FakeLauncher, real_redis: redis.Redis, client: Client, settings: object
+    launcher: FakeLauncher,
+    real_redis: redis.Redis,
+    client: Client,
+    settings: object,
+    algorithm: AddAlgorithm,
+    worker: AddWorker,
+    queue: Enqueue,
 ) -> None:
     settings.HKUBE_SCHEDULING_WARNING_SECONDS = 60  # type: ignore[attr-defined]
     algorithm("first", cpu=1.5)
     algorithm("second", cpu=1.5)
-    worker(real_redis, "first-a", "first", busy=True)
-    queue(real_redis, "second", 1)
+    worker("first-a", "first", busy=True)
+    queue("second", 1)
     job = waiting_job("job-short-wait", "second")
     executor.reconcile()
     status = client.get(f"/api/v1/exec/status/{job.job_id}").json()
@@ -403,13 +412,13 @@ def test_a_short_wait_shows_no_warning_before_the_warning_delay(
 
 @pytest.mark.django_db
 def test_gpu_workers_get_their_own_devices_and_free_them_when_they_stop(
-    launcher: FakeLauncher, real_redis: redis.Redis, settings: object
+    launcher: FakeLauncher, real_redis: redis.Redis, settings: object, algorithm: AddAlgorithm, queue: Enqueue
 ) -> None:
     settings.HKUBE_GPUS = ["0", "1"]  # type: ignore[attr-defined]
     algorithm("trainer", gpu=1)
     algorithm("plain")
-    queue(real_redis, "trainer", 5)
-    queue(real_redis, "plain", 1)
+    queue("trainer", 5)
+    queue("plain", 1)
     result = executor.reconcile()
 
     trainers = [w for w in launcher.envs if w.startswith("trainer")]
@@ -432,11 +441,11 @@ def test_gpu_workers_get_their_own_devices_and_free_them_when_they_stop(
 
 @pytest.mark.django_db
 def test_multi_gpu_requests_get_that_many_devices(
-    launcher: FakeLauncher, real_redis: redis.Redis, settings: object
+    launcher: FakeLauncher, real_redis: redis.Redis, settings: object, algorithm: AddAlgorithm, queue: Enqueue
 ) -> None:
     settings.HKUBE_GPUS = ["4", "5", "6"]  # type: ignore[attr-defined]
     algorithm("pair", gpu=2)
-    queue(real_redis, "pair", 2)
+    queue("pair", 2)
     executor.reconcile()
     assert [env["CUDA_VISIBLE_DEVICES"] for env in launcher.envs.values()] == ["4,5"]
     assert resources.unscheduled() == {}  # it has a worker; the second waits for it
@@ -444,11 +453,11 @@ def test_multi_gpu_requests_get_that_many_devices(
 
 @pytest.mark.django_db
 def test_more_gpus_than_the_machine_has_never_fit(
-    launcher: FakeLauncher, real_redis: redis.Redis, settings: object
+    launcher: FakeLauncher, real_redis: redis.Redis, settings: object, algorithm: AddAlgorithm, queue: Enqueue
 ) -> None:
     settings.HKUBE_GPUS = ["0", "1"]  # type: ignore[attr-defined]
     algorithm("greedy", gpu=3)
-    queue(real_redis, "greedy", 1)
+    queue("greedy", 1)
     result = executor.reconcile()
     assert launcher.started == []
     assert result["unscheduled"] == {"greedy": "Maximum capacity exceeded gpu (3 > 2)"}
@@ -456,19 +465,19 @@ def test_more_gpus_than_the_machine_has_never_fit(
 
 @pytest.mark.django_db
 def test_an_idle_gpu_worker_gives_its_device_to_a_waiting_algorithm(
-    launcher: FakeLauncher, real_redis: redis.Redis, settings: object
+    launcher: FakeLauncher, real_redis: redis.Redis, settings: object, algorithm: AddAlgorithm, queue: Enqueue
 ) -> None:
     settings.HKUBE_GPUS = ["0"]  # type: ignore[attr-defined]
     algorithm("old", gpu=1)
     algorithm("new", gpu=1)
-    queue(real_redis, "old", 1)
+    queue("old", 1)
     executor.reconcile()
     old_worker = next(iter(launcher.envs))
     real_redis.delete("algorithm.old:3")  # its work is done; the worker is idle
     record = json.loads(real_redis.hget(rc.WORKERS_KEY, old_worker) or b"{}")
     record["lastActive"] = time.time() - 5
     real_redis.hset(rc.WORKERS_KEY, old_worker, json.dumps(record))
-    queue(real_redis, "new", 1)
+    queue("new", 1)
     executor.reconcile()
     assert launcher.stopped == [old_worker]
     assert launcher.envs[list(launcher.envs)[-1]] == {"CUDA_VISIBLE_DEVICES": "0"}

@@ -1,6 +1,6 @@
 """Debugging one node from outside: its tasks are served by a process the developer runs.
 
-The session-level tests drive an attach-mode AlgorithmSession with a raw WebSocket client; the
+The session-level tests drive an AttachedSession (attach mode) with a raw WebSocket client; the
 pipeline test runs A -> B (kind: debug) -> C on the real system, with B served by our python
 wrapper started here as a developer would start it."""
 
@@ -20,7 +20,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from algorithms.runtime.session import AlgorithmSession, TaskOutcome
+from algorithms.runtime.attach import AttachedSession
+from algorithms.runtime.outcome import TaskOutcome
 from algorithms.runtime.wrappers import PYTHON_WRAPPER_DIR
 from tests.e2e.harness import Cluster
 
@@ -30,15 +31,15 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def attached() -> Iterator[AlgorithmSession]:
-    session = AlgorithmSession([], attach=True, path="/hkube/debug/alg", stop_grace=2.0)
+def attached() -> Iterator[AttachedSession]:
+    session = AttachedSession(path="/hkube/debug/alg", stop_grace=2.0)
     session.start()
     yield session
     session.close()
 
 
 def run_in_thread(
-    session: AlgorithmSession, payload: dict[str, Any], **kwargs: Any
+    session: AttachedSession, payload: dict[str, Any], **kwargs: Any
 ) -> Callable[[], TaskOutcome]:
     box: list[TaskOutcome] = []
     thread = threading.Thread(target=lambda: box.append(session.run_attached(payload, **kwargs)), daemon=True)
@@ -57,7 +58,7 @@ def receive(client: ClientConnection) -> dict[str, Any]:
     return message
 
 
-def test_an_attached_task_waits_for_its_client(attached: AlgorithmSession) -> None:
+def test_an_attached_task_waits_for_its_client(attached: AttachedSession) -> None:
     result = run_in_thread(attached, {"input": [21]})
     time.sleep(0.3)  # nobody connected yet: the task waits
 
@@ -75,7 +76,7 @@ def test_an_attached_task_waits_for_its_client(attached: AlgorithmSession) -> No
     ]
 
 
-def test_a_task_is_sent_again_when_its_client_comes_back(attached: AlgorithmSession) -> None:
+def test_a_task_is_sent_again_when_its_client_comes_back(attached: AttachedSession) -> None:
     result = run_in_thread(attached, {"input": [1]})
     with connect(attached.url) as first:
         assert receive(first)["command"] == "initialize"
@@ -90,7 +91,7 @@ def test_a_task_is_sent_again_when_its_client_comes_back(attached: AlgorithmSess
         assert result().result == "second try"
 
 
-def test_only_one_client_at_a_time(attached: AlgorithmSession) -> None:
+def test_only_one_client_at_a_time(attached: AttachedSession) -> None:
     with connect(attached.url) as first:
         deadline = time.monotonic() + 5
         while not attached.connected and time.monotonic() < deadline:
@@ -103,7 +104,7 @@ def test_only_one_client_at_a_time(attached: AlgorithmSession) -> None:
         assert first.protocol.state.name == "OPEN"
 
 
-def test_stop_ends_the_wait_and_a_ttl_bounds_it(attached: AlgorithmSession) -> None:
+def test_stop_ends_the_wait_and_a_ttl_bounds_it(attached: AttachedSession) -> None:
     result = run_in_thread(attached, {"input": []})
     deadline = time.monotonic() + 5
     while not attached.stop() and time.monotonic() < deadline:  # False until run_attached waits
