@@ -31,6 +31,7 @@ from django.db.models import Count, Q
 
 from hkube_site import redis_client as rc
 from hkube_site.errors import InvalidData, NotFound
+from pipelines import ports
 from pipelines.engine import dag, ids
 from pipelines.models import FINAL_JOB_STATUSES, Job, JobNode, JobStatus, NodeStatus, Task, now_ms
 
@@ -72,13 +73,11 @@ def unrecorded_states(
 
 def scheduling_warnings(job: Job, running: bool) -> dict[str, str]:
     """Algorithm -> why it cannot get a worker (HKube's `failedScheduling` warning), for a
-    running job's waiting nodes: the executor's warnings (`algorithms/resources.py`) once
-    they are old enough to show."""
+    running job's waiting nodes: the executor's warnings (`algorithms/resources.py`, asked
+    through `ports`) once they are old enough to show."""
     if not running or job.status != JobStatus.ACTIVE:
         return {}
-    from algorithms import resources
-
-    return resources.scheduling_warnings(now_ms())
+    return ports.get().scheduling_warnings(now_ms())
 
 
 @dataclass(frozen=True)

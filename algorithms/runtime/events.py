@@ -21,23 +21,24 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import redis
 
 from algorithms.runtime import protocol as p
 from hkube_site import redis_client as rc
+from pipelines.taskspec import TaskSpec
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any]], object]
 
 
-def task_events(spec: Mapping[str, Any], batch_index: int, then: Handler | None = None) -> Handler:
+def task_events(spec: TaskSpec, batch_index: int, then: Handler | None = None) -> Handler:
     """The `on_event` handler of one task: progress is published, the rest goes to `then`."""
-    job_id = str(spec["jobId"])
-    field = rc.progress_field(str(spec["nodeName"]), batch_index)
+    job_id = spec["jobId"]
+    field = rc.progress_field(spec["nodeName"], batch_index)
 
     def on_event(message: dict[str, Any]) -> object:
         if message.get("command") == p.PROGRESS:

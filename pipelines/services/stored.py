@@ -8,7 +8,7 @@ from typing import Any
 from django.db import transaction
 
 from hkube_site.errors import AlreadyExists, InvalidData, NotFound
-from pipelines import schema
+from pipelines import ports, schema
 from pipelines.engine import dag, ids
 from pipelines.models import (
     Job,
@@ -20,14 +20,12 @@ from pipelines.services.ending import stop_job
 
 
 def _check_algorithms_exist(descriptor: dict[str, Any]) -> None:
-    from algorithms.models import Algorithm
-
     wanted = [
         n["algorithmName"]
         for n in descriptor.get("nodes", [])
         if n.get("kind", "algorithm") in ("algorithm", "debug") and n.get("algorithmName")
     ]
-    known = set(Algorithm.objects.filter(name__in=wanted).values_list("name", flat=True))
+    known = ports.get().existing(wanted)
     for name in wanted:
         if name not in known:
             raise NotFound("algorithm", name)
