@@ -7,7 +7,7 @@ services directly instead of going over HTTP.
 
 Parent and child are separate jobs, linked by `parent_job_id` and `root_job_id` (the parent's
 root, or the parent itself). A child's failure never fails its parent. Stopping or failing the
-parent job stops its running children (`stop_children`, called by `services.ending`), and
+parent job stops its running children (`services.ending.stop_children`), and
 `job_tree` shows them under their parent, next to the jobs that pipeline triggers started.
 """
 
@@ -17,14 +17,12 @@ import copy
 from collections import defaultdict
 from typing import Any, Literal
 
-from django.db import transaction
-
 from hkube_site.errors import NotFound
 from hkube_site.object_store import get_storage
 from pipelines import schema, services
 from pipelines.models import Job, JobStatus, Pipeline, TriggerKind, TriggerRun
+from pipelines.services.ending import SUB_PIPELINE
 
-SUB_PIPELINE = "sub-pipeline"
 RAW_TYPES = ["internal", "raw", SUB_PIPELINE]
 STORED_TYPES = ["internal", "stored", SUB_PIPELINE]
 # What HKube's internal endpoints take off the posted body before running it.
@@ -110,18 +108,6 @@ def _inlined(entry: Any) -> Any:
 def stop(job_id: str, reason: str) -> bool:
     """Stop one child; False when it had ended already."""
     return services.stop_job(job_id, reason)
-
-
-def stop_children(job_id: str, reason: str) -> list[str]:
-    """Stop the running sub-pipelines of a job (each stop cascades to its own children)."""
-    running = Job.objects.filter(parent_job_id=job_id, status__in=services.RUNNING_STATUSES)
-    children = [j.job_id for j in running.only("job_id", "types") if SUB_PIPELINE in (j.types or [])]
-    return [child for child in children if services.stop_job(child, reason)]
-
-
-def stop_children_after_commit(job_id: str, reason: str) -> None:
-    """The parent job stopped or failed: stop its children once that is committed."""
-    transaction.on_commit(lambda: stop_children(job_id, reason))
 
 
 def job_tree(job_id: str) -> dict[str, Any]:

@@ -27,6 +27,8 @@ from pipelines.services.common import RUNNING_STATUSES, audit_user, cluster
 from pipelines.services.status import _freeze_status
 from storage import paths
 
+SUB_PIPELINE = "sub-pipeline"  # the type of a job started from algorithm code (pipelines/subpipelines.py)
+
 
 def _result(job: Job, status: str, stamp: int, **extra: Any) -> dict[str, Any]:
     """The job's result object (HKube §6.3) without jobId; `data` stays a storage reference."""
@@ -153,9 +155,14 @@ def stop_job(job_id: str, reason: str = "stopped due to request") -> bool:
 
 def _stop_sub_pipelines(job_id: str, reason: str) -> None:
     """Stop cascades: the job's running sub-pipelines are stopped after commit."""
-    from pipelines import subpipelines  # late: it builds on this package
+    transaction.on_commit(lambda: stop_children(job_id, reason))
 
-    subpipelines.stop_children_after_commit(job_id, reason)
+
+def stop_children(job_id: str, reason: str) -> list[str]:
+    """Stop the running sub-pipelines of a job (each stop cascades to its own children)."""
+    running = Job.objects.filter(parent_job_id=job_id, status__in=RUNNING_STATUSES)
+    children = [j.job_id for j in running.only("job_id", "types") if SUB_PIPELINE in (j.types or [])]
+    return [child for child in children if stop_job(child, reason)]
 
 
 def stop_jobs(
