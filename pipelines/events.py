@@ -6,14 +6,17 @@ dead webhook receiver never slows a job.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 
 from hkube_site.queues import EVENTS
 
+if TYPE_CHECKING:
+    from pipelines.models import Job
 
-def status_changed(job: Any, status: str, level: str = "info") -> None:
+
+def status_changed(job: Job, status: str, level: str = "info") -> None:
     """A job's status changed (pending, active, completed, failed, stopped, paused, resumed).
 
     Only jobs with a progress webhook need these, so others publish nothing (this is on
