@@ -202,12 +202,12 @@ def _dispatch_any_items(
     fresh = rc.claim_items(job.job_id, node.node_name, list(ready))
     if not fresh:
         return
-    spec = for_message(node_spec(node), missing={str(i): ready[i] for i in fresh if ready[i]})
+    spec = for_message(_node_spec(node), missing={str(i): ready[i] for i in fresh if ready[i]})
     job_id = job.job_id
     transaction.on_commit(lambda: _send_items(job_id, spec, [i - 1 for i in fresh]))
 
 
-def node_spec(node: JobNode) -> TaskSpec:
+def _node_spec(node: JobNode) -> TaskSpec:
     """The spec a dispatched node was sent with (kept on its row)."""
     return taskspec.stored(node.spec or {})
 
@@ -234,7 +234,7 @@ def items_ended(job_id: str, node_name: str, batch_indices: list[int]) -> None:
             if node_name not in any_parents(graph, child):
                 continue
             child_node = nodes[child]
-            if child_node.status == NodeStatus.ACTIVE and node_spec(child_node).get("mode") == "any":
+            if child_node.status == NodeStatus.ACTIVE and _node_spec(child_node).get("mode") == "any":
                 _dispatch_any_items(job, graph, child_node, nodes, batch_indices)
             elif child_node.status == NodeStatus.CREATING:
                 _dispatch_ready(job, graph)
@@ -289,7 +289,7 @@ def node_finished(job_id: str, node_name: str) -> None:
             return
         graph = job_graph(job)
         tasks = Task.objects.filter(job=job, node_name=node_name)
-        if node_spec(node).get("mode") == "any" and tasks.count() < node.total:
+        if _node_spec(node).get("mode") == "any" and tasks.count() < node.total:
             return  # items of a streaming node are still to come
         if node.is_batch:
             counts = dict(tasks.values_list("status").annotate(n=Count("id")).values_list("status", "n"))

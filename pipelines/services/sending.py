@@ -32,7 +32,8 @@ def send_chunks(spec: TaskSpec, chunks: list[list[int]], *, inline_finish: bool)
     items are recorded): no chord bookkeeping, no result to store, no hop through the engine
     queue. Otherwise the chunks are a chord whose callback, `node_finished` on the engine
     queue, runs once every chunk ended (`node_failed_unexpectedly` if the chord breaks)."""
-    queue, workers = ports.get().route(spec)  # algorithm.<name>, or debug.<name> for a debug node
+    algorithms = ports.get()
+    queue, workers = algorithms.route(spec)  # algorithm.<name>, or debug.<name> for a debug node
     priority = int(spec["priority"])
     if inline_finish:
         message = for_message(spec, inline_finish=True)
@@ -49,5 +50,5 @@ def send_chunks(spec: TaskSpec, chunks: list[list[int]], *, inline_finish: bool)
         )
         result = chord(header)(body)
         sent = [r.id for r in (result.parent.results if result.parent else [])]
-    ports.get().wake(workers)
+    algorithms.wake(workers)
     return sent
