@@ -11,3 +11,9 @@ class AlgorithmsConfig(AppConfig):
         from builds.signals import build_completed
 
         build_completed.connect(services.on_build_completed, dispatch_uid="algorithms.on_build_completed")
+
+        # pipelines asks the algorithms layer through its port, never by importing it.
+        from algorithms.directory import Directory
+        from pipelines import ports
+
+        ports.register(Directory())

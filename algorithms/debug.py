@@ -49,6 +49,8 @@ from django.conf import settings
 from algorithms.runtime.attach import AttachedSession
 from hkube_site import redis_client as rc
 from hkube_site.queues import algorithm_queue
+from pipelines.ports import DebugNode
+from pipelines.taskspec import TaskSpec
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +81,7 @@ def algorithm_of(key: str) -> str | None:
     return key[len(KEY_PREFIX) :] if key.startswith(KEY_PREFIX) else None
 
 
-def route(spec: dict[str, Any]) -> tuple[str, str]:
+def route(spec: TaskSpec) -> tuple[str, str]:
     """(queue, worker key) of a task spec: where its messages go, which workers to poke."""
     name = str(spec["algorithmName"])
     if spec.get("debug"):
@@ -166,7 +168,7 @@ def debug_info(algorithm_name: str) -> dict[str, Any] | None:
     return {"algorithmName": algorithm_name, **record}
 
 
-def job_debug_nodes(pipeline: dict[str, Any]) -> list[dict[str, Any]]:
+def job_debug_nodes(pipeline: dict[str, Any]) -> list[DebugNode]:
     """The debug nodes of a job's pipeline with where to connect: ``[{nodeName, algorithmName,
     url}]`` (url None until the debug worker listens). Costs nothing without debug nodes."""
     options = pipeline.get("options") or {}
@@ -175,7 +177,7 @@ def job_debug_nodes(pipeline: dict[str, Any]) -> list[dict[str, Any]]:
         for n in pipeline.get("nodes") or []
         if n.get("algorithmName") and is_debug_node(str(n.get("nodeName")), n, options)
     ]
-    found = []
+    found: list[DebugNode] = []
     for node in nodes:
         info = debug_info(str(node["algorithmName"]))
         found.append(

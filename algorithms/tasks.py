@@ -12,7 +12,7 @@ import os
 import socket
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
@@ -20,21 +20,28 @@ from celery.signals import worker_ready, worker_shutdown
 from algorithms import executor
 from algorithms.models import Algorithm
 from algorithms.runtime import code_api
+from algorithms.worker import execute_chunk
 from hkube_site import queues
 from hkube_site import redis_client as rc
+from pipelines import services
+from pipelines.taskspec import RUN_ITEMS, TaskSpec
+
+if TYPE_CHECKING:
+    from algorithms.runtime.runner import Runner
 
 log = logging.getLogger(__name__)
 
-_runner: Any = None
+_runner: Runner | None = None
 _runner_lock = threading.Lock()
 WORKER_ID = os.environ.get("HKUBE_WORKER_ID", f"{socket.gethostname()}-{os.getpid()}")
 WORKER_ALGORITHM = os.environ.get("HKUBE_WORKER_ALGORITHM", "")
 
 
-def runner() -> Any:
+def runner() -> Runner:
     """The worker's one Runner. The heartbeat, warm-up, control and task threads all ask
     for it at start-up, so it is created under a lock: two instances would mean two
-    algorithm processes and stop messages sent to the idle one."""
+    algorithm processes and stop messages sent to the idle one. Created on first use: only
+    algorithm workers load the runtime."""
     global _runner
     with _runner_lock:
         if _runner is None:
@@ -45,12 +52,11 @@ def runner() -> Any:
         return _runner
 
 
-@shared_task(name="algorithms.tasks.run_items", acks_late=True, bind=True)
-def run_items(self: Any, spec: dict[str, Any], indices: list[int]) -> dict[str, int]:
+@shared_task(name=RUN_ITEMS, acks_late=True, bind=True)
+def run_items(self: Any, spec: TaskSpec, indices: list[int]) -> dict[str, int]:
     """Run a chunk of a node's items. An item's failure is recorded, never raised: a chord
-    must always reach its callback. A node sent as one message is finished right here."""
-    from algorithms.worker import execute_chunk
-
+    must always reach its callback. A node sent as one message is finished right here.
+    Sent by name from pipelines (`pipelines/services/sending.py`)."""
     delivery = self.request.delivery_info or {}
     # kombu keeps the delivery tag in the message properties; with it, the executor can
     # put this very message back if the worker dies (scheduling.act.recover_lost_chunk).
@@ -59,8 +65,6 @@ def run_items(self: Any, spec: dict[str, Any], indices: list[int]) -> dict[str, 
         runner(), spec, indices, redelivered=bool(delivery.get("redelivered")), delivery_tag=tag
     )
     if spec.get("inlineFinish"):
-        from pipelines import services
-
         services.node_finished(spec["jobId"], spec["nodeName"])
     return summary
 

@@ -1,67 +1,33 @@
-"""Database side of an algorithm worker: which items are done, and recording a chunk."""
+"""A chunk's life in an algorithm worker: run its items, record them, report them.
+
+The Task rows themselves belong to pipelines (`pipelines/services/recording.py`)."""
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Protocol
 
 from hkube_site import redis_client as rc
-from pipelines.models import Task, TaskStatus
+from pipelines import services
+from pipelines.services import recording
+from pipelines.services.recording import TaskRecord
+from pipelines.taskspec import TaskSpec
 
 log = logging.getLogger(__name__)
 
-FINAL = (TaskStatus.SUCCEED, TaskStatus.FAILED, TaskStatus.CRASHED)
 
+class ChunkRunner(Protocol):
+    """What a chunk needs of the worker's runner (`algorithms/runtime/runner.py` Runner)."""
 
-def skip_done(spec: dict[str, Any], indices: list[int]) -> set[int]:
-    """Batch indices of this chunk that already ended (a redelivered message)."""
-    batch_indices = [0] if spec["mode"] == "single" else [i + 1 for i in indices]
-    return set(
-        Task.objects.filter(
-            job_id=spec["jobId"], node_name=spec["nodeName"], batch_index__in=batch_indices, status__in=FINAL
-        ).values_list("batch_index", flat=True)
-    )
+    worker_id: str
+    stopped_jobs: set[str]
 
-
-def record_chunk(spec: dict[str, Any], records: list[dict[str, Any]]) -> None:
-    """Write every item of a chunk in one statement (insert, or update a redelivered one)."""
-    if not records:
-        return
-    rows = [
-        Task(
-            job_id=spec["jobId"],
-            node_name=spec["nodeName"],
-            algorithm_name=spec["algorithmName"],
-            **record,
-        )
-        for record in records
-    ]
-    Task.objects.bulk_create(
-        rows,
-        update_conflicts=True,
-        unique_fields=["job", "node_name", "batch_index"],
-        update_fields=["task_id", "status", "error", "result", "start_time", "end_time", "attempt", "worker"],
-        batch_size=1000,
-    )
-
-
-def _crashed(
-    runner: Any, spec: dict[str, Any], indices: list[int], done: set[int], message: str
-) -> list[dict[str, Any]]:
-    """The chunk's workers kept dying: its items are recorded as crashed, not run again."""
-    from algorithms.runtime.runner import record
-
-    first = 0 if spec["mode"] == "single" else 1
-    return [
-        record(spec, i + first, "crashed", runner.worker_id, error=message)
-        for i in indices
-        if i + first not in done
-    ]
+    def run_chunk(self, spec: TaskSpec, indices: list[int], already_done: set[int]) -> list[TaskRecord]: ...
 
 
 def execute_chunk(
-    runner: Any,
-    spec: dict[str, Any],
+    runner: ChunkRunner,
+    spec: TaskSpec,
     indices: list[int],
     *,
     redelivered: bool,
@@ -76,67 +42,56 @@ def execute_chunk(
     each child item starts as soon as its parent item is stored."""
     job_id, node = spec["jobId"], spec["nodeName"]
     key = rc.chunk_key(job_id, node, indices[0] if indices else 0)
-    done = skip_done(spec, indices) if redelivered else set()
+    done = recording.ended_items(spec, indices) if redelivered else set()
     crashloop = rc.crashloop_message(key) if redelivered else None
     pending = len(indices) - len(done)
     if rc.begin_chunk(job_id, node, pending):
         runner.stopped_jobs.add(job_id)
     if delivery_tag:
-        record = {
+        inflight = {
             "deliveryTag": delivery_tag,
             "chunk": key,
             "retry": spec.get("retry") or {},
             "nodeName": node,
         }
-        rc.set_inflight(runner.worker_id, record)
+        rc.set_inflight(runner.worker_id, inflight)
     streaming = bool(spec.get("anyChildren"))
-    records: list[dict[str, Any]] = []
+    records: list[TaskRecord] = []
     try:
         groups = [[i] for i in indices] if streaming else [indices]
         for group in groups:
             if crashloop is not None:
-                part = _crashed(runner, spec, group, done, crashloop)
+                # The chunk's workers kept dying: its items are recorded as crashed, not run again.
+                part = recording.unrun_records(spec, group, done, "crashed", runner.worker_id, crashloop)
             else:
                 part = _run(runner, spec, group, done)
             if streaming:
-                record_chunk(spec, part)
+                recording.record_chunk(spec, part)
                 _report_items(spec, part)
             records += part
     finally:
         rc.add_active(job_id, node, -pending)
     if not streaming:
-        record_chunk(spec, records)
+        recording.record_chunk(spec, records)
     if delivery_tag:
         rc.clear_inflight(runner.worker_id)
-    summary: dict[str, int] = {}
-    for item in records:
-        summary[item["status"]] = summary.get(item["status"], 0) + 1
+    summary = recording.summary(records)
     if spec["mode"] != "single" and (summary.get("failed") or summary.get("crashed")):
-        from pipelines import services
-
         services.check_tolerance(job_id, node)
     return summary
 
 
-def _run(runner: Any, spec: dict[str, Any], indices: list[int], done: set[int]) -> list[dict[str, Any]]:
+def _run(runner: ChunkRunner, spec: TaskSpec, indices: list[int], done: set[int]) -> list[TaskRecord]:
     try:
-        records: list[dict[str, Any]] = runner.run_chunk(spec, indices, done)
-        return records
+        return runner.run_chunk(spec, indices, done)
     except Exception as exc:
-        from algorithms.runtime.runner import record
-
         log.exception("job %s node %s: chunk failed", spec["jobId"], spec["nodeName"])
-        first = 0 if spec["mode"] == "single" else 1
-        return [
-            record(spec, i + first, "failed", runner.worker_id, error=f"worker error: {exc}")
-            for i in indices
-            if i + first not in done
-        ]
+        return recording.unrun_records(
+            spec, indices, done, "failed", runner.worker_id, f"worker error: {exc}"
+        )
 
 
-def _report_items(spec: dict[str, Any], records: list[dict[str, Any]]) -> None:
-    from pipelines import services
-
+def _report_items(spec: TaskSpec, records: list[TaskRecord]) -> None:
     ended = [r["batch_index"] for r in records if r["status"] != "stopped"]
     if ended:
         services.items_ended(spec["jobId"], spec["nodeName"], ended)

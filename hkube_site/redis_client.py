@@ -1,9 +1,10 @@
 """The one place that talks to Redis directly (beyond Celery): control messages,
-worker registry, in-flight counters. Keys are named here."""
+worker registry, in-flight counters, progress reports. Keys are named here."""
 
 from __future__ import annotations
 
 import json
+import logging
 from functools import lru_cache
 from typing import Any
 
@@ -19,6 +20,10 @@ ATTEMPTS_PREFIX = "hkube:attempts:"  # per chunk: how many times a worker died r
 CRASHLOOP_PREFIX = "hkube:crashloop:"  # per chunk: record its items as crashed instead of running
 RECONCILE_DEBOUNCE = "hkube:executor:poke"
 EXECUTOR_LOCK = "hkube:executor:lock"
+PROGRESS_PREFIX = "hkube:progress:"  # hash per job: "<node>:<batchIndex>" -> latest progress report
+PROGRESS_TTL_SECONDS = 24 * 3600  # after the hash's last write
+
+log = logging.getLogger(__name__)
 
 
 @lru_cache(maxsize=1)
@@ -92,3 +97,31 @@ def active_counts(job_id: str) -> dict[str, int]:
 
 def clear_active(job_id: str) -> None:
     client().delete(ACTIVE_PREFIX + job_id)
+
+
+# --- progress reports (written by algorithm workers, read by the graph) ----------------------
+
+
+def progress_field(node_name: str, batch_index: int) -> str:
+    return f"{node_name}:{batch_index}"
+
+
+def write_progress(job_id: str, field: str, report: dict[str, Any]) -> None:
+    """Keep one task's latest progress report (one pipelined round trip; raises RedisError)."""
+    pipe = client().pipeline(transaction=False)
+    pipe.hset(PROGRESS_PREFIX + job_id, field, json.dumps(report))
+    pipe.expire(PROGRESS_PREFIX + job_id, PROGRESS_TTL_SECONDS)
+    pipe.execute()
+
+
+def read_progress(job_id: str) -> dict[str, dict[str, Any]]:
+    """Every task's latest progress report of a job, by `progress_field`."""
+    raw = client().hgetall(PROGRESS_PREFIX + job_id)
+    found: dict[str, dict[str, Any]] = {}
+    for name, value in raw.items():
+        field = name.decode() if isinstance(name, bytes) else str(name)
+        try:
+            found[field] = json.loads(value)
+        except ValueError:
+            log.warning("job %s: unreadable progress record for %s", job_id, field)
+    return found

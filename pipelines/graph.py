@@ -29,9 +29,9 @@ from typing import Any, Literal
 
 from django.db.models import Count, Q
 
-from algorithms.runtime.events import progress_field, read_progress
 from hkube_site import redis_client as rc
 from hkube_site.errors import InvalidData, NotFound
+from pipelines import ports
 from pipelines.engine import dag, ids
 from pipelines.models import FINAL_JOB_STATUSES, Job, JobNode, JobStatus, NodeStatus, Task, now_ms
 
@@ -73,13 +73,11 @@ def unrecorded_states(
 
 def scheduling_warnings(job: Job, running: bool) -> dict[str, str]:
     """Algorithm -> why it cannot get a worker (HKube's `failedScheduling` warning), for a
-    running job's waiting nodes: the executor's warnings (`algorithms/resources.py`) once
-    they are old enough to show."""
+    running job's waiting nodes: the executor's warnings (`algorithms/resources.py`, asked
+    through `ports`) once they are old enough to show."""
     if not running or job.status != JobStatus.ACTIVE:
         return {}
-    from algorithms import resources
-
-    return resources.scheduling_warnings(now_ms())
+    return ports.get().scheduling_warnings(now_ms())
 
 
 @dataclass(frozen=True)
@@ -135,7 +133,7 @@ def graph_document(job: Job, *, node: str | None = None, window: Window | None =
     warnings = scheduling_warnings(job, running)
     single_tasks = _single_tasks(job, [n for n in names if n in rows and not rows[n].is_batch])
     # Progress reports live in Redis while the job runs (`algorithms/runtime/events.py`).
-    reports = read_progress(job.job_id) if running and job.status == JobStatus.ACTIVE else {}
+    reports = rc.read_progress(job.job_id) if running and job.status == JobStatus.ACTIVE else {}
     nodes = []
     for name in names:
         row = rows.get(name)
@@ -172,7 +170,7 @@ def graph_document(job: Job, *, node: str | None = None, window: Window | None =
             entry["batchInfo"] = _batch_info(states, errors.get(name, 0), row.total)
         else:
             _add_single_task(entry, job, name, single_tasks.get(name))
-            _add_progress(entry, reports.get(progress_field(name, 0)))
+            _add_progress(entry, reports.get(rc.progress_field(name, 0)))
         nodes.append(entry)
     edges = [
         {"from": source, "to": target, "value": {"types": list(types)}}
@@ -259,11 +257,11 @@ def _items(
 ) -> list[dict[str, Any]]:
     """A batch node's items, batchIndex 1..total, sorted and sliced by `window`; `missing`
     counts the items without a row (`unrecorded_states`); `reports` are the tasks' progress
-    reports (`read_progress`)."""
+    reports (`rc.read_progress`)."""
     items = _window_items(job, node, missing, window or Window())
     if reports:
         for item in items:
-            _add_progress(item, reports.get(progress_field(node.node_name, item["batchIndex"])))
+            _add_progress(item, reports.get(rc.progress_field(node.node_name, item["batchIndex"])))
     return items
 
 

@@ -35,6 +35,15 @@ from typing import IO, TYPE_CHECKING, Any
 
 from django.conf import settings
 
+from hkube_site.object_store import get_storage
+from pipelines import ports, taskspec
+from pipelines.engine import ids, planning
+from pipelines.services.recording import TaskRecord, record_chunk, task_record
+from pipelines.taskspec import TaskSpec
+from pipelines.values import ValueCache
+from storage import NotFound as StorageNotFound
+from storage import encoding, paths
+
 if TYPE_CHECKING:
     from pipelines.models import Job
 
@@ -50,60 +59,44 @@ def node_algorithm(pipeline_name: str, descriptor: dict[str, Any]) -> str:
     return str(descriptor.get("algorithmName") or "")
 
 
-def is_output(spec: dict[str, Any]) -> bool:
+def is_output(spec: TaskSpec) -> bool:
     return spec.get("nodeKind") == OUTPUT_KIND
 
 
-def run_output_items(spec: dict[str, Any], indices: list[int]) -> None:
-    """Run items of an output node (positions as `run_items` gets them) and finish the node.
+def run_output_items(spec: TaskSpec, indices: list[int]) -> None:
+    """Run items of an output node (positions as `run_items` gets them) and record them.
 
-    Called after commit, never inside the job's lock: it reads and writes storage. An
-    unexpected error (the database, say) fails the node, as a lost worker chunk does."""
-    from pipelines import services
-
-    try:
-        _run_items(spec, indices)
-    except Exception as exc:
-        log.exception("job %s: output node %s failed", spec["jobId"], spec["nodeName"])
-        services.node_failed_unexpectedly(spec["jobId"], spec["nodeName"], f"output node: {exc}")
-
-
-def _run_items(spec: dict[str, Any], indices: list[int]) -> None:
-    from algorithms.runtime.runner import ValueCache, record
-    from algorithms.worker import record_chunk
-    from hkube_site.object_store import get_storage
-    from pipelines import services
-    from pipelines.engine import ids, planning
-    from storage import paths
-
+    Called after commit, never inside the job's lock: it reads and writes storage. The
+    driver finishes the node afterwards (`services.driver._run_output_node`)."""
     storage = get_storage()
     cache = ValueCache(storage)
     plan = spec["plan"]
-    records: list[dict[str, Any]] = []
+    records: list[TaskRecord] = []
     for index in indices:
-        batch_index = 0 if spec["mode"] == "single" else index + 1
+        batch_index = taskspec.batch_index(spec, index)
         started = int(time.time() * 1000)
         try:
             if spec["mode"] == "any":
-                missing = (spec.get("missing") or {}).get(str(batch_index), ())
+                missing = taskspec.missing_parents(spec, batch_index)
                 raw, storage_map = planning.expand_item(plan, batch_index, missing=missing)
             else:
                 raw, storage_map = planning.expand_item(plan, index)
             value = planning.resolve_input(raw, storage_map, cache.read)
         except Exception as exc:  # noqa: BLE001 - a bad reference fails this item only
-            records.append(record(spec, batch_index, "failed", "", error=f"input: {exc}", start=started))
+            records.append(task_record(spec, batch_index, "failed", "", error=f"input: {exc}", start=started))
             continue
         task_id = ids.task_id(spec["jobId"], spec["nodeName"], batch_index)
         path = paths.task_output(spec["cluster"], spec["jobId"], task_id)
         try:
             size = storage.put(path, value)
         except Exception as exc:  # noqa: BLE001 - storing failed: the item failed
-            records.append(record(spec, batch_index, "failed", "", error=f"storing: {exc}", start=started))
+            records.append(
+                task_record(spec, batch_index, "failed", "", error=f"storing: {exc}", start=started)
+            )
             continue
         result = {"storageInfo": {"path": path, "size": size}, "metadata": {}}
-        records.append(record(spec, batch_index, "succeed", "", result=result, start=started))
+        records.append(task_record(spec, batch_index, "succeed", "", result=result, start=started))
     record_chunk(spec, records)
-    services.node_finished(spec["jobId"], spec["nodeName"])
 
 
 # --- big results -----------------------------------------------------------------------------
@@ -151,9 +144,6 @@ class ObjectMissing(Exception):
 
 def object_size(path: str) -> int:
     """The stored size of the object at `path`; raises ObjectMissing."""
-    from hkube_site.object_store import get_storage
-    from storage import NotFound as StorageNotFound
-
     adapter = get_storage().adapter
     try:
         if not adapter.exists(path):
@@ -177,8 +167,6 @@ def json_bytes(value: Any) -> bytes:
 def read_value(path: str) -> Any:
     """The decoded value at `path` (`storage/values`). Objects at or above the threshold
     are refused (`ValueError` with HKube's message): decoding them is the stream api's job."""
-    from hkube_site.object_store import get_storage
-
     size = object_size(path)
     if size >= int(settings.HKUBE_RESULTS_THRESHOLD):
         raise ValueError(too_large_message(size))
@@ -191,9 +179,6 @@ def custom_stream(path: str) -> tuple[Iterator[bytes], str]:
     header; an encoded object below the threshold comes decoded, as JSON; an encoded object
     at or above it comes as its encoded payload (no header): decoding it here would hold
     it all in memory. Anything without the header comes as stored."""
-    from hkube_site.object_store import get_storage
-    from storage import encoding
-
     storage = get_storage()
     size = object_size(path)
     chunks = storage.adapter.open_stream(path)
@@ -212,8 +197,6 @@ def custom_stream(path: str) -> tuple[Iterator[bytes], str]:
 
 def raw_stream(path: str) -> Iterator[bytes]:
     """`storage/stream`: the object's bytes exactly as stored."""
-    from hkube_site.object_store import get_storage
-
     object_size(path)
     return get_storage().adapter.open_stream(path)
 
@@ -226,18 +209,12 @@ def results_archive(job: Job) -> IO[bytes]:
     holding what `storage/stream/custom` serves, and `metadata.json` lists the result
     entries, a big one with `info: {size, fileName}`. Raises ObjectMissing for a job with
     no result data (running, failed or stopped)."""
-    from algorithms.models import Algorithm
-    from hkube_site.object_store import get_storage
-
     data_ref = (job.result or {}).get("data")
     if not (isinstance(data_ref, dict) and data_ref.get("storageInfo")):
         raise ObjectMissing(job.job_id)
     entries: list[dict[str, Any]] = get_storage().get(data_ref["storageInfo"]["path"])
     big = {e["algorithmName"] for e in entries if e.get("info")}
-    extensions = {
-        a.name: (a.descriptor or {}).get("downloadFileExt") or "hkube"
-        for a in Algorithm.objects.filter(name__in=big)
-    }
+    extensions = ports.get().download_extensions(big)
     archive = tempfile.SpooledTemporaryFile(max_size=16 << 20)  # noqa: SIM115 - returned open
     metadata = []
     with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:

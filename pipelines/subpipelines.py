@@ -22,9 +22,8 @@ from hkube_site.object_store import get_storage
 from pipelines import schema, services
 from pipelines.models import SUB_PIPELINE_TYPE, Job, JobStatus, Pipeline, TriggerKind, TriggerRun
 
-SUB_PIPELINE = SUB_PIPELINE_TYPE
-RAW_TYPES = ["internal", "raw", SUB_PIPELINE]
-STORED_TYPES = ["internal", "stored", SUB_PIPELINE]
+RAW_TYPES = ["internal", "raw", SUB_PIPELINE_TYPE]
+STORED_TYPES = ["internal", "stored", SUB_PIPELINE_TYPE]
 # What HKube's internal endpoints take off the posted body before running it.
 _LINK_FIELDS = ("jobId", "taskId", "parentJobId", "rootJobId", "spanId")
 
@@ -123,7 +122,7 @@ def job_tree(job_id: str) -> dict[str, Any]:
         .values_list("job_id", "pipeline_name", "parent_job_id", "types")
     )
     for child_id, name, parent_id, types in subs:
-        if SUB_PIPELINE in (types or []):
+        if SUB_PIPELINE_TYPE in (types or []):
             children[str(parent_id)].append((name, child_id))
     if not children:
         raise NotFound("tree", job_id)

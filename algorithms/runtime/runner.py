@@ -14,7 +14,6 @@ import os
 import socket
 import threading
 import time
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +22,14 @@ from algorithms.runtime.events import task_events
 from algorithms.runtime.session import AlgorithmSession, TaskOutcome
 from builds import languages
 from builds.languages.base import StorageSite, Version
+from pipelines import taskspec
 from pipelines.engine import ids, planning, references
+from pipelines.engine.shapes import Plan
 from pipelines.logs import TaskLog
+from pipelines.services.recording import TaskRecord
+from pipelines.services.recording import task_record as record
+from pipelines.taskspec import TaskSpec
+from pipelines.values import ValueCache
 from storage import Storage, paths
 
 log = logging.getLogger(__name__)
@@ -34,30 +39,6 @@ FINAL = ("succeed", "failed", "crashed", "stopped")
 
 class AlgorithmUnavailable(Exception):
     """The algorithm cannot run here (no code, no version, or the process won't start)."""
-
-
-class ValueCache:
-    """Decoded storage objects by path: a chunk of a batch reads its parent once."""
-
-    def __init__(self, storage: Storage, max_items: int = 256, max_bytes: int = 64 << 20) -> None:
-        self.storage = storage
-        self.items: OrderedDict[str, Any] = OrderedDict()
-        self.max_items = max_items
-        self.max_bytes = max_bytes
-
-    def read(self, path: str) -> Any:
-        if path in self.items:
-            self.items.move_to_end(path)
-            return self.items[path]
-        data = self.storage.adapter.get_bytes(path)
-        from storage import encoding
-
-        value = encoding.decode(data, self.storage.encoding)
-        if len(data) <= self.max_bytes:
-            self.items[path] = value
-            if len(self.items) > self.max_items:
-                self.items.popitem(last=False)
-        return value
 
 
 class Runner:
@@ -107,23 +88,21 @@ class Runner:
                 self.session_key = key
             return self.session
 
-    def _session_of(self, spec: dict[str, Any]) -> AlgorithmSession:
+    def _session_of(self, spec: TaskSpec) -> AlgorithmSession:
         name, version = spec["algorithmName"], spec.get("algorithmVersion", "")
         return self.session_for(name, version, bool(spec.get("debug")))
 
     # --- chunks ----------------------------------------------------------------------------
-    def run_chunk(
-        self, spec: dict[str, Any], indices: list[int], already_done: set[int]
-    ) -> list[dict[str, Any]]:
+    def run_chunk(self, spec: TaskSpec, indices: list[int], already_done: set[int]) -> list[TaskRecord]:
         """Run the items of one chunk; returns one record per item (for the Task rows)."""
         job_id = spec["jobId"]
         plan = spec["plan"]
-        records: list[dict[str, Any]] = []
+        records: list[TaskRecord] = []
         self.busy, self.current_job = True, job_id
         try:
             session: AlgorithmSession | None = None
             for index in indices:
-                batch_index = 0 if spec["mode"] == "single" else index + 1
+                batch_index = taskspec.batch_index(spec, index)
                 if batch_index in already_done:
                     continue
                 if job_id in self.stopped_jobs:
@@ -144,8 +123,8 @@ class Runner:
         return records
 
     def _run_item(
-        self, session: AlgorithmSession, spec: dict[str, Any], plan: Any, index: int, batch_index: int
-    ) -> dict[str, Any]:
+        self, session: AlgorithmSession, spec: TaskSpec, plan: Plan, index: int, batch_index: int
+    ) -> TaskRecord:
         """Run one item and keep what the algorithm printed meanwhile (see pipelines/logs.py)."""
         task_log = TaskLog()
         try:
@@ -158,12 +137,12 @@ class Runner:
     def _attempts(
         self,
         session: AlgorithmSession,
-        spec: dict[str, Any],
-        plan: Any,
+        spec: TaskSpec,
+        plan: Plan,
         index: int,
         batch_index: int,
         task_log: TaskLog,
-    ) -> dict[str, Any]:
+    ) -> TaskRecord:
         job_id, node = spec["jobId"], spec["nodeName"]
         task_id = ids.task_id(job_id, node, batch_index)
         started = int(time.time() * 1000)
@@ -243,8 +222,8 @@ class Runner:
     def _payload(
         self,
         session: AlgorithmSession,
-        spec: dict[str, Any],
-        plan: Any,
+        spec: TaskSpec,
+        plan: Plan,
         index: int,
         batch_index: int,
         task_id: str,
@@ -252,7 +231,7 @@ class Runner:
         # A batch plan is addressed by position, a wait-any plan by the parent's batchIndex.
         if spec["mode"] == "any":
             # `missing`: the `*@` parents whose item batch_index failed (their input is null).
-            missing = (spec.get("missing") or {}).get(str(batch_index), ())
+            missing = taskspec.missing_parents(spec, batch_index)
             raw_input, storage_map = planning.expand_item(plan, batch_index, missing=missing)
         else:
             raw_input, storage_map = planning.expand_item(plan, index)
@@ -283,7 +262,7 @@ class Runner:
         return payload
 
     def _store(
-        self, session: AlgorithmSession, spec: dict[str, Any], task_id: str, outcome: TaskOutcome
+        self, session: AlgorithmSession, spec: TaskSpec, task_id: str, outcome: TaskOutcome
     ) -> dict[str, Any]:
         if session.storage_mode == "v3" and outcome.storing:
             return dict(outcome.storing)
@@ -293,31 +272,6 @@ class Runner:
         save_paths = (spec.get("info") or {}).get("savePaths") or []
         metadata = planning.output_metadata(spec["nodeName"], value, save_paths) if save_paths else {}
         return {"storageInfo": {"path": path, "size": size}, "metadata": metadata}
-
-
-def record(
-    spec: dict[str, Any],
-    batch_index: int,
-    status: str,
-    worker: str,
-    *,
-    error: str | None = None,
-    result: dict[str, Any] | None = None,
-    start: int | None = None,
-    attempt: int = 1,
-) -> dict[str, Any]:
-    now = int(time.time() * 1000)
-    return {
-        "batch_index": batch_index,
-        "task_id": ids.task_id(spec["jobId"], spec["nodeName"], batch_index),
-        "status": status,
-        "error": error,
-        "result": result,
-        "start_time": start or now,
-        "end_time": now,
-        "attempt": attempt,
-        "worker": worker,
-    }
 
 
 def _spawn(algorithm_name: str, version: str, worker_id: str) -> AlgorithmSession:

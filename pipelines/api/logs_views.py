@@ -10,10 +10,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from algorithms import debug
-from algorithms.models import Algorithm
 from hkube_site.errors import InvalidData, Missing, NotFound
-from pipelines import logs
+from pipelines import logs, ports
 from pipelines.api.views import DESCRIPTOR, get_job
 
 LOG_PARAMETERS = [
@@ -66,9 +64,10 @@ class DebugAlgorithm(APIView):
         summary="Where to connect a debugged algorithm: {algorithmName, url, workerId, since}",
     )
     def get(self, request: Request, name: str) -> Response:
-        if not Algorithm.objects.filter(name=name).exists():
+        algorithms = ports.get()
+        if not algorithms.existing([name]):
             raise NotFound("algorithm", name)
-        info = debug.debug_info(name)
+        info = algorithms.debug_info(name)
         if info is None:
             raise Missing(
                 f"no debug worker listens for algorithm {name} yet: run a pipeline with a debug node of it "
@@ -86,4 +85,4 @@ class ExecDebug(APIView):
     )
     def get(self, request: Request, job_id: str) -> Response:
         job = get_job(job_id, "debug")
-        return Response({"jobId": job.job_id, "nodes": debug.job_debug_nodes(job.pipeline)})
+        return Response({"jobId": job.job_id, "nodes": ports.get().debug_nodes(job.pipeline)})

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import Count
 
 from hkube_site import redis_client as rc
-from pipelines import events, messages, outputs
+from pipelines import events, outputs, ports, taskspec
 from pipelines.engine import dag, planning, tolerance
 from pipelines.models import (
     FINAL_NODE_STATUSES,
@@ -26,8 +26,11 @@ from pipelines.models import (
     TaskStatus,
     now_ms,
 )
+from pipelines.services import sending
 from pipelines.services.common import cluster, job_graph
 from pipelines.services.ending import _fail_job, _finish_job
+from pipelines.taskspec import TaskSpec, for_message, task_spec
+from pipelines.taskspec import any_parents as any_parents  # re-exported by pipelines.services
 
 log = logging.getLogger(__name__)
 
@@ -64,18 +67,11 @@ def start_job(job_id: str) -> None:
 
 
 def _current_versions(names: set[str]) -> dict[str, str]:
-    from algorithms.models import Algorithm
-
-    return dict(Algorithm.objects.filter(name__in=names).values_list("name", "version"))
+    return ports.get().current_versions(names)
 
 
 def _node_output(node: JobNode) -> dict[str, Any]:
     return node.output or {"kind": "skipped"}
-
-
-def any_parents(graph: dag.Graph, name: str) -> list[str]:
-    """Parents related to `name` only by wait-any (`*@P`): P's items drive `name`'s items."""
-    return [p for p in graph.parents(name) if set(graph.edge_types(p, name)) - {"input"} == {"waitAny"}]
 
 
 def _streaming_parents(graph: dag.Graph, node: JobNode, nodes: dict[str, JobNode]) -> list[str] | None:
@@ -205,25 +201,24 @@ def _dispatch_any_items(
     fresh = rc.claim_items(job.job_id, node.node_name, list(ready))
     if not fresh:
         return
-    spec = {**(node.spec or {}), "missing": {str(i): ready[i] for i in fresh if ready[i]}}
+    spec = for_message(_node_spec(node), missing={str(i): ready[i] for i in fresh if ready[i]})
     job_id = job.job_id
     transaction.on_commit(lambda: _send_items(job_id, spec, [i - 1 for i in fresh]))
 
 
-def _send_items(job_id: str, spec: dict[str, Any], indices: list[int]) -> None:
+def _node_spec(node: JobNode) -> TaskSpec:
+    """The spec a dispatched node was sent with (kept on its row)."""
+    return taskspec.stored(node.spec or {})
+
+
+def _send_items(job_id: str, spec: TaskSpec, indices: list[int]) -> None:
     """Streamed items: small messages, each finishing the node if it was the last one."""
     if outputs.is_output(spec):
-        outputs.run_output_items(spec, indices)  # no algorithm: the driver runs it here
+        _run_output_node(spec, indices)  # no algorithm: the driver runs it here
         return
-    from algorithms.debug import route
-    from algorithms.tasks import poke_executor, run_items
-
-    queue, workers = route(spec)  # algorithm.<name>, or debug.<name> for a debug node
-    for start in range(0, len(indices), 50):
-        run_items.si({**spec, "inlineFinish": True}, indices[start : start + 50]).apply_async(
-            queue=queue, priority=int(spec["priority"]), ignore_result=True
-        )
-    poke_executor(workers)
+    sending.send_chunks(
+        spec, [indices[start : start + 50] for start in range(0, len(indices), 50)], inline_finish=True
+    )
 
 
 def items_ended(job_id: str, node_name: str, batch_indices: list[int]) -> None:
@@ -238,7 +233,7 @@ def items_ended(job_id: str, node_name: str, batch_indices: list[int]) -> None:
             if node_name not in any_parents(graph, child):
                 continue
             child_node = nodes[child]
-            if child_node.status == NodeStatus.ACTIVE and (child_node.spec or {}).get("mode") == "any":
+            if child_node.status == NodeStatus.ACTIVE and _node_spec(child_node).get("mode") == "any":
                 _dispatch_any_items(job, graph, child_node, nodes, batch_indices)
             elif child_node.status == NodeStatus.CREATING:
                 _dispatch_ready(job, graph)
@@ -246,38 +241,8 @@ def items_ended(job_id: str, node_name: str, batch_indices: list[int]) -> None:
 
 def _task_spec(
     job: Job, graph: dag.Graph, node: JobNode, descriptor: dict[str, Any], plan: planning.Plan
-) -> dict[str, Any]:
-    options = job.pipeline.get("options") or {}
-    return {
-        "jobId": job.job_id,
-        "nodeName": node.node_name,
-        "algorithmName": node.algorithm_name,
-        "algorithmVersion": node.algorithm_version,
-        "pipelineName": job.pipeline_name,
-        "priority": job.priority,
-        "plan": plan,
-        # single: one task (batchIndex 0); batch: item k is batchIndex k+1; any: the
-        # item with a parent's batchIndex k+1.
-        "mode": "batch" if plan["batch"] else ("any" if plan["waitAny"] else "single"),
-        "batch": plan["batch"] or bool(plan["waitAny"]),
-        "retry": descriptor.get("retry") or {"policy": "OnCrash", "limit": 3},
-        "ttl": descriptor.get("ttl") or 0,
-        "cluster": cluster(),
-        "info": {
-            "savePaths": planning.save_paths(graph, node.node_name),
-            "lastRunResult": job.pipeline.get("lastRunResult"),
-            "rootJobId": job.root_job_id,
-            "extraData": descriptor.get("extraData"),
-        },
-        "kind": job.pipeline.get("kind", "batch"),
-        "nodeKind": descriptor.get("kind") or "algorithm",
-        # Served by a developer's own process (algorithms/debug.py is_debug_node).
-        "debug": descriptor.get("kind") == "debug" or node.node_name in (options.get("debugOverride") or []),
-        # Children that stream from this node's items (`*@`): items are reported as they end.
-        "anyChildren": [c for c in graph.children(node.node_name) if node.node_name in any_parents(graph, c)],
-        "parents": graph.parents(node.node_name),
-        "childs": graph.children(node.node_name),
-    }
+) -> TaskSpec:
+    return task_spec(job, graph, node, descriptor, plan, cluster=cluster())
 
 
 def chunk_indices(total: int) -> list[list[int]]:
@@ -289,31 +254,27 @@ def chunk_indices(total: int) -> list[list[int]]:
     return [list(range(start, min(total, start + size))) for start in range(0, total, size)]
 
 
-def _send_tasks(job_id: str, node_pk: int, spec: dict[str, Any], total: int, batch: bool) -> None:
-    from celery import chord
-
-    from algorithms.debug import route
-    from algorithms.tasks import poke_executor, run_items
-
+def _send_tasks(job_id: str, node_pk: int, spec: TaskSpec, total: int, batch: bool) -> None:
     if outputs.is_output(spec):
-        outputs.run_output_items(spec, list(range(total)) if batch else [0])  # no algorithm
+        _run_output_node(spec, list(range(total)) if batch else [0])  # no algorithm
         return
-    queue, workers = route(spec)  # algorithm.<name>, or debug.<name> for a debug node
-    priority = int(spec["priority"])
     chunks = chunk_indices(total) if batch else [[0]]
-    if len(chunks) == 1:
-        # One message: the worker that runs it also finishes the node, in process. No
-        # chord bookkeeping, no result to store, no hop through the engine queue.
-        message = run_items.si({**spec, "inlineFinish": True}, chunks[0])
-        ids_ = [message.apply_async(queue=queue, priority=priority, ignore_result=True).id]
-    else:
-        header = [run_items.si(spec, indices).set(queue=queue, priority=priority) for indices in chunks]
-        callback = messages.node_finished(job_id, spec["nodeName"])
-        body = callback.on_error(messages.node_failed_unexpectedly(job_id, spec["nodeName"]))
-        result = chord(header)(body)
-        ids_ = [r.id for r in (result.parent.results if result.parent else [])]
-    JobNode.objects.filter(pk=node_pk).update(celery_ids=ids_)
-    poke_executor(workers)
+    # One message: the worker that runs it also finishes the node, in process.
+    celery_ids = sending.send_chunks(spec, chunks, inline_finish=len(chunks) == 1)
+    JobNode.objects.filter(pk=node_pk).update(celery_ids=celery_ids)
+
+
+def _run_output_node(spec: TaskSpec, indices: list[int]) -> None:
+    """Run items of an output node (`outputs.run_output_items`) and finish the node.
+
+    Called after commit, never inside the job's lock: it reads and writes storage. An
+    unexpected error (the database, say) fails the node, as a lost worker chunk does."""
+    try:
+        outputs.run_output_items(spec, indices)
+        node_finished(spec["jobId"], spec["nodeName"])
+    except Exception as exc:
+        log.exception("job %s: output node %s failed", spec["jobId"], spec["nodeName"])
+        node_failed_unexpectedly(spec["jobId"], spec["nodeName"], f"output node: {exc}")
 
 
 def node_finished(job_id: str, node_name: str) -> None:
@@ -327,7 +288,7 @@ def node_finished(job_id: str, node_name: str) -> None:
             return
         graph = job_graph(job)
         tasks = Task.objects.filter(job=job, node_name=node_name)
-        if (node.spec or {}).get("mode") == "any" and tasks.count() < node.total:
+        if _node_spec(node).get("mode") == "any" and tasks.count() < node.total:
             return  # items of a streaming node are still to come
         if node.is_batch:
             counts = dict(tasks.values_list("status").annotate(n=Count("id")).values_list("status", "n"))

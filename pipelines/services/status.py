@@ -10,6 +10,7 @@ from django.db.models import Count
 from hkube_site import redis_client as rc
 from hkube_site.errors import InvalidData
 from hkube_site.object_store import get_storage
+from pipelines import ports
 from pipelines.engine import results as engine_results
 from pipelines.graph import scheduling_warnings, unrecorded_states
 from pipelines.models import (
@@ -96,12 +97,9 @@ def status_object(job: Job) -> dict[str, Any]:
             body["nodeName"] = job.error_node
     if job.reason:
         body["reason"] = job.reason
-    if job.status not in FINAL_JOB_STATUSES:
-        from algorithms.debug import job_debug_nodes
-
-        # Where a developer connects to serve this job's debug nodes (none: nothing added).
-        if debug_nodes := job_debug_nodes(job.pipeline):
-            body["debug"] = debug_nodes
+    # Where a developer connects to serve a running job's debug nodes (none: nothing added).
+    if job.status not in FINAL_JOB_STATUSES and (debug_nodes := ports.get().debug_nodes(job.pipeline)):
+        body["debug"] = debug_nodes
     return body
 
 

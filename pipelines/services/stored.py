@@ -8,7 +8,7 @@ from typing import Any
 from django.db import transaction
 
 from hkube_site.errors import AlreadyExists, InvalidData, NotFound
-from pipelines import schema, stored_triggers
+from pipelines import ports, schema, stored_triggers
 from pipelines.engine import dag, ids
 from pipelines.models import RUNNING_JOB_STATUSES, Job, Pipeline, now_ms
 from pipelines.services.common import _strip_server_fields, audit_user
@@ -16,14 +16,12 @@ from pipelines.services.ending import stop_job
 
 
 def _check_algorithms_exist(descriptor: dict[str, Any]) -> None:
-    from algorithms.models import Algorithm
-
     wanted = [
         n["algorithmName"]
         for n in descriptor.get("nodes", [])
         if n.get("kind", "algorithm") in ("algorithm", "debug") and n.get("algorithmName")
     ]
-    known = set(Algorithm.objects.filter(name__in=wanted).values_list("name", flat=True))
+    known = ports.get().existing(wanted)
     for name in wanted:
         if name not in known:
             raise NotFound("algorithm", name)
