@@ -16,24 +16,28 @@ app = typer.Typer(help="Store, update, get, list and delete pipelines.", no_args
 PATH = "store/pipelines"
 
 
+def _send(ctx: typer.Context, file: str, *, update: bool) -> None:
+    state = get_state(ctx)
+    send = state.client.put if update else state.client.post
+    # The sibling command fixes the one refusal: 409 (it exists) on store, 404 (it does not) on update.
+    hint = f"to create it use: hkubectl pipeline store --f {file}"
+    if not update:
+        hint = f"to replace it use: hkubectl pipeline update --f {file}"
+    store_commands.send_descriptor(
+        state, send, PATH, load_descriptor(file), refused_status=404 if update else 409, hint=hint
+    )
+
+
 @app.command("store")
 def store(ctx: typer.Context, file: FileOption) -> None:
     """Store a new pipeline from a descriptor file."""
-    state = get_state(ctx)
-    hint = f"to replace it use: hkubectl pipeline update --f {file}"
-    store_commands.send_descriptor(
-        state, state.client.post, PATH, load_descriptor(file), refused_status=409, hint=hint
-    )
+    _send(ctx, file, update=False)
 
 
 @app.command("update")
 def update(ctx: typer.Context, file: FileOption) -> None:
     """Replace a stored pipeline with the descriptor file."""
-    state = get_state(ctx)
-    hint = f"to create it use: hkubectl pipeline store --f {file}"
-    store_commands.send_descriptor(
-        state, state.client.put, PATH, load_descriptor(file), refused_status=404, hint=hint
-    )
+    _send(ctx, file, update=True)
 
 
 @app.command("get")
