@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from hkubectl import output
+from hkubectl import store as store_commands
 from hkubectl.client import ApiError, Files, HkubeClient, segment
 from hkubectl.descriptors import AlgorithmFlags, build_apply_request
 from hkubectl.state import NoWaitOption, OptionalFileOption, State, get_state
@@ -15,7 +16,8 @@ from hkubectl.waiting import build_log_tail, wait_for_build
 
 app = typer.Typer(help="Apply, list, get and delete algorithms.", no_args_is_help=True)
 
-APPLY_PATH = "store/algorithms/apply"
+STORE_PATH = "store/algorithms"
+APPLY_PATH = f"{STORE_PATH}/apply"
 
 
 def _find_build_version(client: HkubeClient, name: str, build_id: str) -> dict[str, Any] | None:
@@ -139,7 +141,7 @@ def _follow_build(
     )
     if not set_current and version:
         # The server makes the first build's version current by itself; later ones wait for the user.
-        current = state.client.get(f"store/algorithms/{segment(name)}")
+        current = state.client.get(f"{STORE_PATH}/{segment(name)}")
         if not isinstance(current, dict) or current.get("version") != version:
             output.note("make it current with --setCurrent or from the dashboard", as_json=state.as_json)
     return version
@@ -154,21 +156,13 @@ def _print_report(as_json: bool, report: dict[str, Any]) -> None:
 @app.command("list")
 def list_algorithms(ctx: typer.Context) -> None:
     """List algorithm names."""
-    state = get_state(ctx)
-    algorithms = state.client.get("store/algorithms")
-    names = [a.get("name") for a in algorithms or [] if isinstance(a, dict)]
-    if state.as_json:
-        output.emit(names, as_json=True)
-    else:
-        for algorithm_name in names:
-            output.plain(str(algorithm_name))
+    store_commands.list_names(get_state(ctx), STORE_PATH)
 
 
 @app.command("get")
 def get(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Algorithm name.")]) -> None:
     """Show one algorithm."""
-    state = get_state(ctx)
-    output.emit(state.client.get(f"store/algorithms/{segment(name)}"), as_json=state.as_json)
+    store_commands.show(get_state(ctx), f"{STORE_PATH}/{segment(name)}")
 
 
 @app.command("delete")
@@ -180,8 +174,5 @@ def delete(
     ] = False,
 ) -> None:
     """Delete an algorithm."""
-    state = get_state(ctx)
     params = {"force": "true"} if force else None
-    output.emit(
-        state.client.delete(f"store/algorithms/{segment(name)}", params=params), as_json=state.as_json
-    )
+    store_commands.delete(get_state(ctx), f"{STORE_PATH}/{segment(name)}", params=params)

@@ -84,8 +84,8 @@ def stored(
     no_result: NoResultOption = False,
 ) -> None:
     """Run a stored pipeline; the file's fields (e.g. flowInput) override the stored ones."""
-    state = get_state(ctx)
-    run_job(state, "exec/stored/", _named_body(name, file, "pipeline"), no_wait=no_wait, no_result=no_result)
+    body = _named_body(name, file, "pipeline")
+    run_job(get_state(ctx), "exec/stored/", body, no_wait=no_wait, no_result=no_result)
 
 
 @app.command("algorithm")
@@ -97,10 +97,8 @@ def algorithm(
     no_result: NoResultOption = False,
 ) -> None:
     """Run a single algorithm; the file may hold `input` and `debug`."""
-    state = get_state(ctx)
-    run_job(
-        state, "exec/algorithm/", _named_body(name, file, "algorithm"), no_wait=no_wait, no_result=no_result
-    )
+    body = _named_body(name, file, "algorithm")
+    run_job(get_state(ctx), "exec/algorithm/", body, no_wait=no_wait, no_result=no_result)
 
 
 @app.command("status")

@@ -1,4 +1,4 @@
-"""Shared fixtures: a real Redis for in-process tests that need one."""
+"""Shared fixtures: a real Redis for in-process tests that need one, a webhook receiver."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 import redis
 
 from hkube_site import embedded
+from tests.http_receiver import Receiver
 
 
 @pytest.fixture(scope="session")
@@ -36,3 +37,11 @@ def real_redis(redis_url: str, settings: object) -> Iterator[redis.Redis]:
     client.flushdb()
     yield client
     redis_client.client.cache_clear()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver for one test."""
+    server = Receiver()
+    yield server
+    server.close()

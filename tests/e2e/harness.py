@@ -15,9 +15,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import redis
 import requests
@@ -26,6 +27,9 @@ from hkube_site import embedded
 
 ROOT = Path(__file__).resolve().parents[2]
 _shared_redis_taken = False
+# Final states, the same for jobs and builds.
+FINAL = ("completed", "failed", "stopped")
+T = TypeVar("T")
 
 
 def _database_url(home: Path) -> tuple[str, str | None]:
@@ -156,36 +160,54 @@ class Cluster:
     def post(self, path: str, body: Any = None, **kwargs: Any) -> requests.Response:
         return requests.post(self.url(path), json=body, timeout=60, **kwargs)
 
-    def apply_algorithm(self, descriptor: dict[str, Any], archive: Path | None = None) -> dict[str, Any]:
+    def send_apply(
+        self, descriptor: dict[str, Any], archive: Path | None = None, options: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """`store/algorithms/apply` as hkubectl sends it; returns the answer without waiting."""
         files: dict[str, Any] = {"payload": (None, json.dumps(descriptor))}
+        if options:
+            files["options"] = (None, json.dumps(options))
         if archive is not None:
             files["file"] = (archive.name, archive.read_bytes(), "application/gzip")
         response = requests.post(self.url("store/algorithms/apply"), files=files, timeout=60)
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
+        return body
+
+    def apply_algorithm(self, descriptor: dict[str, Any], archive: Path | None = None) -> dict[str, Any]:
+        """Apply, and wait for the build (if any) to complete."""
+        body = self.send_apply(descriptor, archive)
         if body.get("buildId"):
             self.wait_build(body["buildId"])
         return body
 
-    def wait_build(self, build_id: str, timeout: float = 300) -> dict[str, Any]:
+    def build_end(self, build_id: str, timeout: float = 300) -> dict[str, Any]:
+        """The build document once it is completed, failed or stopped."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             build: dict[str, Any] = self.get(f"builds/status/{build_id}").json()
-            if build["status"] in ("completed", "failed", "stopped"):
-                assert build["status"] == "completed", build
+            if build["status"] in FINAL:
                 return build
             time.sleep(0.1)
         raise AssertionError(f"build {build_id} did not finish: {self.logs('builds')[-3000:]}")
 
-    def run(self, path: str, body: dict[str, Any], timeout: float = 120) -> dict[str, Any]:
-        """Submit a job and wait for its end; returns the final status object."""
+    def wait_build(self, build_id: str, timeout: float = 300) -> dict[str, Any]:
+        build = self.build_end(build_id, timeout)
+        assert build["status"] == "completed", build
+        return build
+
+    def submit(self, body: dict[str, Any], path: str = "exec/raw") -> str:
+        """Submit a job; returns its jobId without waiting."""
         response = self.post(path, body)
         assert response.status_code == 200, response.text
-        return self.wait(response.json()["jobId"], timeout)
+        job_id: str = response.json()["jobId"]
+        return job_id
 
-    def wait(
-        self, job_id: str, timeout: float = 120, until: tuple[str, ...] = ("completed", "failed", "stopped")
-    ) -> dict[str, Any]:
+    def run(self, path: str, body: dict[str, Any], timeout: float = 120) -> dict[str, Any]:
+        """Submit a job and wait for its end; returns the final status object."""
+        return self.wait(self.submit(body, path), timeout)
+
+    def wait(self, job_id: str, timeout: float = 120, until: tuple[str, ...] = FINAL) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         status: dict[str, Any] = {}
         while time.monotonic() < deadline:
@@ -203,3 +225,36 @@ class Cluster:
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body
+
+
+@contextlib.contextmanager
+def running_cluster(home: Path, **extra_env: str) -> Iterator[Cluster]:
+    """A started cluster, stopped on the way out; a failed start prints the main logs."""
+    cluster = Cluster(home=home)
+    try:
+        cluster.start(**extra_env)
+    except Exception:
+        for name in ("api", "engine", "control"):
+            print(f"--- {name} log ---\n{cluster.logs(name)[-3000:]}")
+        cluster.stop()
+        raise
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def eventually(check: Callable[[], T | None], timeout: float = 30, what: str = "") -> T:
+    """`check()`'s first truthy value, polled until `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or check}")
+
+
+def node(name: str, algorithm: str, *inputs: object, **extra: object) -> dict[str, object]:
+    """A pipeline node descriptor."""
+    return {"nodeName": name, "algorithmName": algorithm, "input": list(inputs), **extra}

@@ -16,12 +16,11 @@ import pytest
 import requests
 import yaml
 
-from tests.e2e.conftest import ROOT, make_archive
-from tests.e2e.harness import Cluster
+from tests.e2e.algorithms import example_algorithm, make_archive
+from tests.e2e.harness import ROOT, Cluster, eventually
 
 pytestmark = pytest.mark.e2e
 
-FINAL_BUILD = ("completed", "failed", "stopped")
 BROKEN_REQUIREMENT = "this-package-does-not-exist-hkube==1.0"
 
 # A local package whose build backend never ends: pip is busy for as long as the test wants.
@@ -42,35 +41,6 @@ backend-path = ["."]
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def apply(
-    hkube: Cluster,
-    descriptor: dict[str, Any],
-    archive: Path | None = None,
-    options: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """`store/algorithms/apply` as hkubectl sends it; returns the answer without waiting."""
-    files: dict[str, Any] = {"payload": (None, json.dumps(descriptor))}
-    if options:
-        files["options"] = (None, json.dumps(options))
-    if archive is not None:
-        files["file"] = (archive.name, archive.read_bytes(), "application/gzip")
-    response = requests.post(hkube.url("store/algorithms/apply"), files=files, timeout=60)
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def wait_build(hkube: Cluster, build_id: str, timeout: float = 300) -> dict[str, Any]:
-    """The build document once it is completed, failed or stopped."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        build: dict[str, Any] = hkube.get(f"builds/status/{build_id}").json()
-        if build["status"] in FINAL_BUILD:
-            return build
-        time.sleep(0.1)
-    raise AssertionError(f"build {build_id} did not finish: {hkube.logs('builds')[-3000:]}")
 
 
 def took(build: dict[str, Any]) -> str:
@@ -102,21 +72,6 @@ def run_one(hkube: Cluster, algorithm: str, *inputs: object, batch: str | None =
     return [item["result"] for item in data] if batch else data[0]["result"]
 
 
-def submit(hkube: Cluster, pipeline: dict[str, Any]) -> str:
-    response = hkube.post("exec/raw", pipeline)
-    assert response.status_code == 200, response.text
-    job_id: str = response.json()["jobId"]
-    return job_id
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def archive(tmp_path: Path, name: str, files: dict[str, str]) -> Path:
     return make_archive(tmp_path / name, files, tmp_path / f"{name}.tar.gz")
 
@@ -136,8 +91,8 @@ def test_a_python_requirement_is_installed_from_pypi_into_the_versions_own_env(
             "    return [humanize.__version__, humanize.intcomma(args['input'][0])]\n"
         ),
     }
-    answer = apply(hkube, {"name": "bld-py-pypi", "env": "python"}, archive(tmp_path, "py", code))
-    build = wait_build(hkube, answer["buildId"])
+    answer = hkube.send_apply({"name": "bld-py-pypi", "env": "python"}, archive(tmp_path, "py", code))
+    build = hkube.build_end(answer["buildId"])
 
     assert build["status"] == "completed", build["result"]["data"][-3000:]
     assert "Successfully installed humanize-4.9.0" in build["result"]["data"]
@@ -154,12 +109,11 @@ def test_a_nodejs_dependency_is_installed_from_the_npm_registry(hkube: Cluster, 
             "const isNumber = require('is-number');\nexports.start = (args) => args.input.map(isNumber);\n"
         ),
     }
-    answer = apply(
-        hkube,
+    answer = hkube.send_apply(
         {"name": "bld-js-npm", "env": "nodejs", "entryPoint": "index.js"},
         archive(tmp_path, "js", code),
     )
-    build = wait_build(hkube, answer["buildId"])
+    build = hkube.build_end(answer["buildId"])
 
     assert build["status"] == "completed", build["result"]["data"][-3000:]
     assert "added 1 package" in build["result"]["data"]
@@ -172,11 +126,8 @@ def test_java_sources_are_compiled_and_run_in_a_pipeline_with_python_and_nodejs(
     hkube = numbers  # range (python) and reduce (nodejs) from examples/numbers
     example = ROOT / "examples" / "java"
     subprocess.run(["bash", str(example / "package.sh")], check=True, cwd=example)
-    descriptor = yaml.safe_load((example / "java-multiply.yml").read_text())
-    code = descriptor.pop("code")
-    payload = {**descriptor, **descriptor.pop("resources"), "entryPoint": code["entryPoint"]}
-    answer = apply(hkube, payload, example / code["path"])
-    build = wait_build(hkube, answer["buildId"])
+    answer = hkube.send_apply(*example_algorithm(example, "java-multiply"))
+    build = hkube.build_end(answer["buildId"])
     assert build["status"] == "completed", build["result"]["data"][-3000:]
     assert "algorithm class: example.Multiply" in build["result"]["data"]
     pipeline = yaml.safe_load((example / "numbers-java.yml").read_text())
@@ -240,18 +191,17 @@ def test_a_broken_requirement_fails_the_build_with_pips_log_and_the_old_version_
     hkube: Cluster, tmp_path: Path
 ) -> None:
     name = "bld-keep"
-    first = apply(
-        hkube,
+    first = hkube.send_apply(
         {"name": name, "env": "python"},
         archive(tmp_path, "v1", {"main.py": "def start(args):\n    return 'v1'\n"}),
     )
-    assert wait_build(hkube, first["buildId"])["status"] == "completed"
+    assert hkube.build_end(first["buildId"])["status"] == "completed"
     assert run_one(hkube, name) == "v1"
     before = current(hkube, name)["version"]
 
     broken = {"main.py": "def start(args):\n    return 'v2'\n", "requirements.txt": BROKEN_REQUIREMENT + "\n"}
-    second = apply(hkube, {"name": name, "env": "python"}, archive(tmp_path, "v2", broken))
-    build = wait_build(hkube, second["buildId"])
+    second = hkube.send_apply({"name": name, "env": "python"}, archive(tmp_path, "v2", broken))
+    build = hkube.build_end(second["buildId"])
 
     assert build["status"] == "failed"
     assert f"No matching distribution found for {BROKEN_REQUIREMENT}" in build["result"]["data"]
@@ -273,16 +223,15 @@ def test_a_broken_requirement_fails_the_build_with_pips_log_and_the_old_version_
 
 def test_rerun_builds_a_finished_build_again_into_a_new_version(hkube: Cluster, tmp_path: Path) -> None:
     name = "bld-rerun"
-    answer = apply(
-        hkube,
+    answer = hkube.send_apply(
         {"name": name, "env": "python"},
         archive(tmp_path, "r", {"main.py": "def start(args):\n    return 'same code'\n"}),
     )
-    first = wait_build(hkube, answer["buildId"])
+    first = hkube.build_end(answer["buildId"])
 
     response = hkube.post("builds/rerun", {"buildId": answer["buildId"]})
     assert response.status_code == 200 and response.json() == {"message": "OK"}
-    again = wait_build(hkube, answer["buildId"])
+    again = hkube.build_end(answer["buildId"])
 
     assert again["status"] == "completed" and again["version"] != first["version"]
     assert [v["version"] for v in versions(hkube, name)] == [again["version"], first["version"]]
@@ -294,12 +243,11 @@ def test_rerun_builds_a_finished_build_again_into_a_new_version(hkube: Cluster, 
 
 
 def test_jobs_run_while_a_slow_build_runs_and_stopping_it_kills_pip(hkube: Cluster, tmp_path: Path) -> None:
-    quick = apply(
-        hkube,
+    quick = hkube.send_apply(
         {"name": "bld-quick", "env": "python"},
         archive(tmp_path, "q", {"main.py": "def start(args):\n    return args['input'][0] * 2\n"}),
     )
-    assert wait_build(hkube, quick["buildId"])["status"] == "completed"
+    assert hkube.build_end(quick["buildId"])["status"] == "completed"
     marker = tmp_path / "pip-is-building"
     slow_code = {
         "main.py": "def start(args):\n    return 1\n",
@@ -307,9 +255,9 @@ def test_jobs_run_while_a_slow_build_runs_and_stopping_it_kills_pip(hkube: Clust
         "slowpkg/pyproject.toml": SLOW_PYPROJECT,
         "slowpkg/slow_backend.py": SLOW_BACKEND.format(marker=str(marker)),
     }
-    slow = apply(hkube, {"name": "bld-slow", "env": "python"}, archive(tmp_path, "slow", slow_code))
+    slow = hkube.send_apply({"name": "bld-slow", "env": "python"}, archive(tmp_path, "slow", slow_code))
     build_id = slow["buildId"]
-    wait_for(marker.exists, 180, "pip to run the slow build backend")
+    eventually(marker.exists, 180, "pip to run the slow build backend")
     pip_backend = int(marker.read_text())
 
     # The engine and the algorithm workers do not wait for the builds queue.
@@ -325,11 +273,11 @@ def test_jobs_run_while_a_slow_build_runs_and_stopping_it_kills_pip(hkube: Clust
 
     stopped_at = time.monotonic()
     assert hkube.post("builds/stop", {"buildId": build_id}).json() == {"message": "OK"}
-    build = wait_build(hkube, build_id, timeout=30)
+    build = hkube.build_end(build_id, timeout=30)
 
     assert build["status"] == "stopped"
-    wait_for(lambda: not _alive(pip_backend), 10, "the stopped build's pip to be killed")
-    wait_for(
+    eventually(lambda: not _alive(pip_backend), 10, "the stopped build's pip to be killed")
+    eventually(
         lambda: "build stopped" in hkube.get(f"builds/status/{build_id}").json()["result"]["data"],
         10,
         "the stop to be logged",
@@ -362,10 +310,10 @@ def test_a_settings_change_makes_a_version_that_reuses_the_built_code(hkube: Clu
         "s",
         {"main.py": "import os\ndef start(args):\n    return os.environ.get('GREETING', 'none')\n"},
     )
-    built = wait_build(hkube, apply(hkube, {"name": name, "env": "python"}, code)["buildId"])
+    built = hkube.build_end(hkube.send_apply({"name": name, "env": "python"}, code)["buildId"])
     first = built["version"]
 
-    changed = apply(hkube, {"name": name, "cpu": 0.2, "algorithmEnv": {"GREETING": "hello"}})
+    changed = hkube.send_apply({"name": name, "cpu": 0.2, "algorithmEnv": {"GREETING": "hello"}})
 
     assert "buildId" not in changed
     assert "a new version of algorithm bld-settings has been created" in changed["messages"]
@@ -383,8 +331,8 @@ def test_a_settings_change_makes_a_version_that_reuses_the_built_code(hkube: Clu
     assert current(hkube, name)["version"] == newest["version"] and current(hkube, name)["cpu"] == 0.2
     assert run_one(hkube, name) == "hello"  # the new settings on the code built once
 
-    same = apply(hkube, {"name": name, "cpu": 0.2, "algorithmEnv": {"GREETING": "hello"}})
-    forced = apply(hkube, {"name": name, "mem": "512Mi"}, options={"forceUpdate": True})
+    same = hkube.send_apply({"name": name, "cpu": 0.2, "algorithmEnv": {"GREETING": "hello"}})
+    forced = hkube.send_apply({"name": name, "mem": "512Mi"}, options={"forceUpdate": True})
 
     assert not any("new version" in m for m in same["messages"])  # same as current: no version
     assert len(versions(hkube, name)) == 3
@@ -408,10 +356,8 @@ def start(args):
 def test_running_jobs_keep_the_version_they_started_with(hkube: Cluster, tmp_path: Path) -> None:
     name = "bld-pinned"
     gate = tmp_path / "gate"
-    v1 = wait_build(
-        hkube,
-        apply(
-            hkube,
+    v1 = hkube.build_end(
+        hkube.send_apply(
             {"name": name, "env": "python"},
             archive(tmp_path, "v1", {"main.py": VERSIONED.format(version="v1")}),
         )["buildId"],
@@ -422,18 +368,17 @@ def test_running_jobs_keep_the_version_they_started_with(hkube: Cluster, tmp_pat
             {"nodeName": "n", "algorithmName": name, "input": ["#@flowInput.items", "@flowInput.gate"]}
         ],
     }
-    old_job = submit(hkube, {**pipeline, "flowInput": {"items": list(range(6)), "gate": str(gate)}})
-    wait_for(
+    old_job = hkube.submit({**pipeline, "flowInput": {"items": list(range(6)), "gate": str(gate)}})
+    eventually(
         lambda: hkube.get(f"exec/status/{old_job}").json()["status"] == "active", 60, "the first job to start"
     )
 
     # A new build while the job runs: its version is made but not made current (HKube: 901).
-    answer = apply(
-        hkube,
+    answer = hkube.send_apply(
         {"name": name, "env": "python"},
         archive(tmp_path, "v2", {"main.py": VERSIONED.format(version="v2")}),
     )
-    v2 = wait_build(hkube, answer["buildId"])
+    v2 = hkube.build_end(answer["buildId"])
     assert v2["status"] == "completed"
     assert current(hkube, name)["version"] == v1["version"]
     assert current(hkube, name)["errors"] == [901]
@@ -450,7 +395,7 @@ def test_running_jobs_keep_the_version_they_started_with(hkube: Cluster, tmp_pat
     assert forced.status_code == 201 and forced.json()["version"] == v2["version"]
     assert current(hkube, name)["version"] == v2["version"] and "errors" not in current(hkube, name)
 
-    new_job = submit(hkube, {**pipeline, "flowInput": {"items": list(range(3)), "gate": str(gate)}})
+    new_job = hkube.submit({**pipeline, "flowInput": {"items": list(range(3)), "gate": str(gate)}})
     gate.write_text("open")
     old = hkube.wait(old_job, 180)
     new = hkube.wait(new_job, 180)

@@ -12,26 +12,15 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import Cluster
+from tests.e2e.algorithms import STEP
+from tests.e2e.harness import Cluster, eventually
 
 pytestmark = pytest.mark.e2e
-
-# input: [marker file, seconds to sleep, *values]; returns 1 + the sum of the values
-# (lists summed), so every node's result depends on its parents'.
-STEP = (
-    "import time\n"
-    "def start(args):\n"
-    "    marker, pause, *values = args['input']\n"
-    "    with open(marker, 'a') as out:\n"
-    "        out.write('run\\n')\n"
-    "    time.sleep(pause)\n"
-    "    return 1 + sum(sum(v) if isinstance(v, list) else v for v in values)\n"
-)
 
 
 @pytest.fixture(scope="module")
 def step(algorithm_factory: Callable[..., str]) -> str:
-    return algorithm_factory("ctl-step", {"main.py": STEP})
+    return algorithm_factory("ctl-step", STEP)
 
 
 def node(name: str, marker: Path, pause: float, *values: object) -> dict[str, Any]:
@@ -43,13 +32,6 @@ def runs(marker: Path, name: str) -> int:
     return len(path.read_text().splitlines()) if path.exists() else 0
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
-
-
 def result(hkube: Cluster, job_id: str) -> list[Any]:
     return [(item["nodeName"], item.get("result")) for item in hkube.results(job_id)["data"]]
 
@@ -59,12 +41,13 @@ def test_pause_holds_the_next_nodes_and_resume_goes_on_without_running_anything_
 ) -> None:
     pipeline = {"name": "ctl-pause", "nodes": [node("a", tmp_path, 2, 1), node("b", tmp_path, 0, "@a")]}
     job_id = hkube.post("exec/raw", pipeline).json()["jobId"]
-    wait_for(lambda: runs(tmp_path, "a") == 1, "a never started")
+    eventually(lambda: runs(tmp_path, "a") == 1, 60, "a never started")
     assert hkube.post("exec/pause", {"jobId": job_id}).json() == {"message": "OK"}
     assert hkube.get(f"exec/status/{job_id}").json()["status"] == "paused"
     # a goes on while paused and its result is recorded; b is not started.
-    wait_for(
+    eventually(
         lambda: hkube.get(f"exec/status/{job_id}").json()["data"]["states"].get("succeed") == 1,
+        60,
         "a's result was not recorded while paused",
     )
     time.sleep(1)

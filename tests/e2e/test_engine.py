@@ -8,53 +8,22 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import Cluster
+from tests.e2e.algorithms import ALWAYS_FAILS, ECHO, FIRST, JITTERED_FIRST, JS_SUM, STOPPABLE
+from tests.e2e.harness import Cluster, node
 
 pytestmark = pytest.mark.e2e
-
-ECHO = "def start(args):\n    return args['input']\n"
-SLOW_ECHO = (
-    "import random, time\n"
-    "def start(args):\n"
-    "    time.sleep(random.random() / 50)\n"
-    "    return args['input'][0]\n"
-)
-COLLECT = "def start(args):\n    return args['input'][0]\n"
-JS_SUM = "module.exports.start = async (args) =>\n  args.input[0].reduce((a, b) => a + b, 0);\n"
-FAIL = "def start(args):\n    raise ValueError('bad input: ' + repr(args['input']))\n"
-STOPPABLE = (
-    "import pathlib, time\n"
-    "stopped = False\n"
-    "def start(args):\n"
-    "    marker = pathlib.Path(args['input'][0])\n"
-    "    marker.write_text('running')\n"
-    "    while not stopped:\n"
-    "        time.sleep(0.01)\n"
-    "    marker.write_text('stopped')\n"
-    "def stop(data):\n"
-    "    global stopped\n"
-    "    stopped = True\n"
-)
 
 
 @pytest.fixture(scope="module")
 def algorithms(algorithm_factory: Callable[..., str]) -> dict[str, str]:
     return {
-        "echo": algorithm_factory("e2e-echo", {"main.py": ECHO}),
-        "slow": algorithm_factory("e2e-slow-echo", {"main.py": SLOW_ECHO}),
-        "collect": algorithm_factory("e2e-collect", {"main.py": COLLECT}),
-        "fail": algorithm_factory("e2e-fail", {"main.py": FAIL}),
-        "stoppable": algorithm_factory("e2e-stoppable", {"main.py": STOPPABLE}),
-        "js": algorithm_factory(
-            "e2e-js-sum",
-            {"index.js": JS_SUM},
-            env="nodejs",
-        ),
+        "echo": algorithm_factory("e2e-echo", ECHO),
+        "slow": algorithm_factory("e2e-slow-echo", JITTERED_FIRST),
+        "collect": algorithm_factory("e2e-collect", FIRST),
+        "fail": algorithm_factory("e2e-fail", ALWAYS_FAILS),
+        "stoppable": algorithm_factory("e2e-stoppable", STOPPABLE),
+        "js": algorithm_factory("e2e-js-sum", JS_SUM),
     }
-
-
-def node(name: str, algorithm: str, *inputs: object, **extra: object) -> dict[str, object]:
-    return {"nodeName": name, "algorithmName": algorithm, "input": list(inputs), **extra}
 
 
 def test_batch_reduction_keeps_batch_index_order(hkube: Cluster, algorithms: dict[str, str]) -> None:

@@ -10,43 +10,20 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.algorithms import CRASHES_ONCE, HANGS_FIRST_TIME, SLEEPS, fails_when
 from tests.e2e.harness import Cluster
 
 pytestmark = pytest.mark.e2e
-
-SOMETIMES_FAILS = (
-    "def start(args):\n"
-    "    value = args['input'][0]\n"
-    "    if value % 20 == 0:\n"
-    "        raise ValueError(f'{value} is a multiple of 20')\n"
-    "    return value\n"
-)
-CRASHES_ONCE = (
-    "import os, pathlib, signal\n"
-    "def start(args):\n"
-    "    marker = pathlib.Path(args['input'][0])\n"
-    "    if not marker.exists():\n"
-    "        marker.write_text('crashed once')\n"
-    "        os.kill(os.getpid(), signal.SIGKILL)\n"
-    "    return 'survived'\n"
-)
-HANGS_FIRST_TIME = (
-    "import pathlib, time\n"
-    "def start(args):\n"
-    "    marker = pathlib.Path(args['input'][0])\n"
-    "    if not marker.exists():\n"
-    "        marker.write_text('running')\n"
-    "        time.sleep(120)\n"
-    "    return 'second run'\n"
-)
 
 
 @pytest.fixture(scope="module")
 def algorithms(algorithm_factory: Callable[..., str]) -> dict[str, str]:
     return {
-        "sometimes": algorithm_factory("fl-sometimes-fails", {"main.py": SOMETIMES_FAILS}),
-        "crash": algorithm_factory("fl-crashes-once", {"main.py": CRASHES_ONCE}),
-        "hang": algorithm_factory("fl-hangs-once", {"main.py": HANGS_FIRST_TIME}),
+        "sometimes": algorithm_factory(
+            "fl-sometimes-fails", fails_when("value % 20 == 0", "f'{value} is a multiple of 20'")
+        ),
+        "crash": algorithm_factory("fl-crashes-once", CRASHES_ONCE),
+        "hang": algorithm_factory("fl-hangs-once", HANGS_FIRST_TIME),
     }
 
 
@@ -128,12 +105,9 @@ def test_a_killed_worker_has_its_chunk_run_again_by_another_worker(
     assert hkube.results(job_id)["data"][0]["result"] == "second run"
 
 
-SLEEPS = "import time\ndef start(args):\n    time.sleep(args['input'][0])\n    return args['input'][0]\n"
-
-
 @pytest.fixture(scope="module")
 def sleeper(algorithm_factory: Callable[..., str]) -> str:
-    return algorithm_factory("fl-sleeps", {"main.py": SLEEPS})
+    return algorithm_factory("fl-sleeps", SLEEPS)
 
 
 def test_a_job_past_its_ttl_is_stopped_as_expired(hkube: Cluster, sleeper: str) -> None:
@@ -187,7 +161,7 @@ def test_concurrent_pipelines_reject_or_hold_extra_jobs(hkube: Cluster, sleeper:
 
 @pytest.fixture(scope="module")
 def single_worker_sleeper(algorithm_factory: Callable[..., str]) -> str:
-    return algorithm_factory("fl-one-worker", {"main.py": SLEEPS}, maxWorkers=1)
+    return algorithm_factory("fl-one-worker", SLEEPS, maxWorkers=1)
 
 
 def test_higher_priority_jobs_run_first_and_older_first_at_equal_priority(

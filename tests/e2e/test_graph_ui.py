@@ -12,27 +12,18 @@ from typing import Any
 import pytest
 import requests
 
+from tests.e2e.algorithms import FIRST, fails_when, sleeps_then_first
 from tests.e2e.harness import Cluster
 
 pytestmark = pytest.mark.e2e
-
-ECHO = "def start(args):\n    return args['input'][0]\n"
-PICKY = (
-    "def start(args):\n"
-    "    value = args['input'][0]\n"
-    "    if value == 3:\n"
-    "        raise ValueError('three is not allowed')\n"
-    "    return value\n"
-)
-SLOW = "import time\ndef start(args):\n    time.sleep(0.4)\n    return args['input'][0]\n"
 
 
 @pytest.fixture(scope="module")
 def algorithms(algorithm_factory: Callable[..., str]) -> dict[str, str]:
     return {
-        "echo": algorithm_factory("ui-echo", {"main.py": ECHO}),
-        "picky": algorithm_factory("ui-picky", {"main.py": PICKY}),
-        "slow": algorithm_factory("ui-slow", {"main.py": SLOW}),
+        "echo": algorithm_factory("ui-echo", FIRST),
+        "picky": algorithm_factory("ui-picky", fails_when("value == 3", "'three is not allowed'")),
+        "slow": algorithm_factory("ui-slow", sleeps_then_first(0.4)),
     }
 
 

@@ -9,20 +9,18 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import msgpack
 import pytest
 import requests
-import yaml
 
-from tests.e2e.harness import Cluster
+from tests.e2e.algorithms import example_algorithm, store_pipeline_files
+from tests.e2e.harness import ROOT, Cluster
 
 # The first test also pays for the two builds (a cold pip cache downloads the wrapper's
 # dependencies from PyPI).
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
-ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "hkube-wrapper"
 
 
@@ -33,14 +31,10 @@ def hkube_wrapper(numbers: Cluster) -> dict[str, dict[str, Any]]:
     subprocess.run(["bash", str(EXAMPLE / "package.sh")], check=True, cwd=EXAMPLE, capture_output=True)
     builds: dict[str, dict[str, Any]] = {}
     for name in ("range", "multiply"):
-        descriptor = yaml.safe_load((EXAMPLE / f"{name}.yml").read_text())
-        code = descriptor.pop("code")
-        payload = {**descriptor, **descriptor.pop("resources", {}), "entryPoint": code["entryPoint"]}
-        body = numbers.apply_algorithm(payload, EXAMPLE / code["path"])
+        payload, code = example_algorithm(EXAMPLE, name)
+        body = numbers.apply_algorithm(payload, code)
         builds[payload["name"]] = numbers.wait_build(body["buildId"], timeout=600)
-    for pipeline in ("numbers.yml", "mixed.yml"):
-        response = numbers.post("store/pipelines", yaml.safe_load((EXAMPLE / pipeline).read_text()))
-        assert response.status_code in (201, 409), response.text
+    store_pipeline_files(numbers, EXAMPLE, "numbers.yml", "mixed.yml")
     for name, build in builds.items():
         print(f"{name}: build took {(build['endTime'] - build['startTime']) / 1000:.1f} s")
     return builds

@@ -10,38 +10,18 @@ import pytest
 from typer.testing import CliRunner
 
 from hkubectl.cli import app
+from tests.e2e.algorithms import DIES, FAILS_IN_A_HELPER, PRINTS
 from tests.e2e.harness import Cluster
 
 pytestmark = pytest.mark.e2e
-
-PRINTS = (
-    "import sys\n"
-    "print('module loaded')\n"  # at start-up, before any task: kept with the first task, as idle
-    "def start(args):\n"
-    "    value = args['input'][0]\n"
-    "    print(f'out {value}')\n"
-    "    print(f'err {value}', file=sys.stderr)\n"
-    "    print(f'no newline {value}', end='')\n"
-    "    return value * 10\n"
-)
-FAILS = (
-    "def helper(value):\n"
-    "    raise ValueError(f'cannot handle {value}')\n"
-    "def start(args):\n"
-    "    print('about to fail')\n"
-    "    helper(args['input'][0])\n"
-)
-DIES = (
-    "import os, sys\ndef start(args):\n    print('dying now', file=sys.stderr, flush=True)\n    os._exit(3)\n"
-)
 
 
 @pytest.fixture(scope="module")
 def algorithms(algorithm_factory: Callable[..., str]) -> dict[str, str]:
     return {
-        "prints": algorithm_factory("lg-prints", {"main.py": PRINTS}),
-        "fails": algorithm_factory("lg-fails", {"main.py": FAILS}),
-        "dies": algorithm_factory("lg-dies", {"main.py": DIES}),
+        "prints": algorithm_factory("lg-prints", PRINTS),
+        "fails": algorithm_factory("lg-fails", FAILS_IN_A_HELPER),
+        "dies": algorithm_factory("lg-dies", DIES),
     }
 
 

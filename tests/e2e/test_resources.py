@@ -8,85 +8,39 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import make_archive
-from tests.e2e.harness import Cluster
+from tests.e2e.algorithms import HOG, TIMED_SLEEP, WHO, algorithm_applier
+from tests.e2e.harness import Cluster, eventually, running_cluster
 
 pytestmark = pytest.mark.e2e
 
-SLOW = (
-    "import time\n"
-    "def start(args):\n"
-    "    began = time.time()\n"
-    "    time.sleep(args['input'][0])\n"
-    "    return {'started': began, 'ended': time.time()}\n"
-)
-WHO = (
-    "import os, time\n"
-    "def start(args):\n"
-    "    return {'started': time.time(), 'worker': os.environ.get('HKUBE_WORKER_ID'),\n"
-    "            'gpus': os.environ.get('CUDA_VISIBLE_DEVICES')}\n"
-)
-HOG = (
-    "import time\n"
-    "def start(args):\n"
-    "    block = bytearray(300 << 20)\n"
-    "    for i in range(0, len(block), 4096):\n"
-    "        block[i] = 1\n"
-    "    time.sleep(5)\n"
-    "    return len(block)\n"
-)
 OOM = "the algorithm killed due to out of memory, please specify higher memory value"
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    cluster = Cluster(home=tmp_path_factory.mktemp("hkube-resources"))
-    try:
-        cluster.start(
-            HKUBE_CPU_BUDGET="2",
-            HKUBE_GPUS="0,1",
-            HKUBE_MAX_WORKERS="6",
-            HKUBE_SCHEDULING_WARNING_SECONDS="0",
-            HKUBE_WORKER_IDLE_SECONDS="2",
-        )
-    except Exception:
-        for name in ("api", "engine", "control"):
-            print(f"--- {name} log ---\n{cluster.logs(name)[-3000:]}")
-        cluster.stop()
-        raise
-    yield cluster
-    cluster.stop()
+    with running_cluster(
+        tmp_path_factory.mktemp("hkube-resources"),
+        HKUBE_CPU_BUDGET="2",
+        HKUBE_GPUS="0,1",
+        HKUBE_MAX_WORKERS="6",
+        HKUBE_SCHEDULING_WARNING_SECONDS="0",
+        HKUBE_WORKER_IDLE_SECONDS="2",
+    ) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")
 def apply(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., str]:
-    base = tmp_path_factory.mktemp("resource-algorithms")
-
-    def create(name: str, code: str, **descriptor: object) -> str:
-        archive = make_archive(base / name, {"main.py": code}, Path(base / f"{name}.tar.gz"))
-        cluster.apply_algorithm(
-            {"name": name, "env": "python", "entryPoint": "main.py", **descriptor}, archive
-        )
-        return name
-
-    return create
+    return algorithm_applier(cluster, tmp_path_factory.mktemp("resource-algorithms"))
 
 
 def pipeline(name: str, algorithm: str, inputs: list[Any], **extra: Any) -> dict[str, Any]:
     node = {"nodeName": "work", "algorithmName": algorithm, "input": inputs, **extra.pop("node", {})}
     return {"name": name, "nodes": [node], **extra}
-
-
-def submit(cluster: Cluster, body: dict[str, Any]) -> str:
-    response = cluster.post("exec/raw", body)
-    assert response.status_code == 200, response.text
-    job_id: str = response.json()["jobId"]
-    return job_id
 
 
 def result_of(cluster: Cluster, job_id: str) -> Any:
@@ -95,22 +49,12 @@ def result_of(cluster: Cluster, job_id: str) -> Any:
     return cluster.results(job_id)["data"][0]["result"]
 
 
-def wait_for(check: Callable[[], Any], timeout: float = 30, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what or check}")
-
-
 def test_an_algorithm_that_can_never_fit_fails_its_job_with_the_capacity_message(
     cluster: Cluster, apply: Callable[..., str]
 ) -> None:
     name = "res-huge"  # it never starts, so it needs no code
     cluster.apply_algorithm({"name": name, "algorithmImage": "hkube/res-huge", "cpu": 3})
-    status = cluster.wait(submit(cluster, pipeline("res-huge", name, [1])), timeout=30)
+    status = cluster.wait(cluster.submit(pipeline("res-huge", name, [1])), timeout=30)
     assert status["status"] == "failed"
     assert "Maximum capacity exceeded cpu (3 > 2)" in status["error"]
     reason = cluster.get(f"store/algorithms/{name}").json().get("unscheduledReason")
@@ -122,20 +66,20 @@ def test_an_algorithm_that_can_never_fit_fails_its_job_with_the_capacity_message
 def test_two_one_and_a_half_cpu_algorithms_take_turns_and_priority_decides_who_is_next(
     cluster: Cluster, apply: Callable[..., str]
 ) -> None:
-    first = apply("res-slow-a", SLOW, cpu=1.5)
-    low = apply("res-slow-b", SLOW, cpu=1.5)
-    high = apply("res-slow-c", SLOW, cpu=1.5)
-    blocker = submit(cluster, pipeline("res-first", first, [3]))
-    wait_for(
+    first = apply("res-slow-a", TIMED_SLEEP, cpu=1.5)
+    low = apply("res-slow-b", TIMED_SLEEP, cpu=1.5)
+    high = apply("res-slow-c", TIMED_SLEEP, cpu=1.5)
+    blocker = cluster.submit(pipeline("res-first", first, [3]))
+    eventually(
         lambda: cluster.get(f"exec/status/{blocker}").json()["data"]["states"].get("active"),
         what="the first job to run",
     )
-    waiting_low = submit(cluster, pipeline("res-low", low, [1], priority=5))
+    waiting_low = cluster.submit(pipeline("res-low", low, [1], priority=5))
     time.sleep(0.5)  # the low-priority job waits longer; priority must still win
-    waiting_high = submit(cluster, pipeline("res-high", high, [1], priority=1))
+    waiting_high = cluster.submit(pipeline("res-high", high, [1], priority=1))
 
     # While the first job holds 1.5 of the 2 cpu, the others wait with a visible reason.
-    status = wait_for(
+    status = eventually(
         lambda: (s := cluster.get(f"exec/status/{waiting_low}").json())["data"].get("warnings") and s,
         what="a scheduling warning on the waiting job",
     )
@@ -162,12 +106,12 @@ def test_a_hot_worker_stays_up_across_jobs_and_starts_work_without_start_up_cost
     hot = apply("res-hot", WHO, minHotWorkers=1)
     cold = apply("res-cold", WHO)
     # The executor starts the hot worker without any job; let it warm its algorithm process.
-    wait_for(lambda: any(w["algorithm"] == hot and not w.get("starting") for w in cluster.workers()))
+    eventually(lambda: any(w["algorithm"] == hot and not w.get("starting") for w in cluster.workers()))
     time.sleep(1.0)
 
     def latency(algorithm: str) -> tuple[float, str]:
         submitted = time.time()
-        result = result_of(cluster, submit(cluster, pipeline(f"{algorithm}-job", algorithm, [1])))
+        result = result_of(cluster, cluster.submit(pipeline(f"{algorithm}-job", algorithm, [1])))
         return result["started"] - submitted, result["worker"]
 
     cold_first, _ = latency(cold)
@@ -189,14 +133,14 @@ def test_an_algorithm_over_its_memory_is_killed_and_reported_as_out_of_memory(
 ) -> None:
     name = apply("res-hog", HOG, mem="64Mi")
     body = pipeline("res-hog", name, [1], node={"retry": {"policy": "Never"}})
-    status = cluster.wait(submit(cluster, body), timeout=60)
+    status = cluster.wait(cluster.submit(body), timeout=60)
     assert status["status"] == "failed"
     assert OOM in status["error"]
 
 
 def test_a_gpu_algorithm_sees_the_device_it_was_given(cluster: Cluster, apply: Callable[..., str]) -> None:
     name = apply("res-gpu", WHO, gpu=1)
-    devices = result_of(cluster, submit(cluster, pipeline("res-gpu", name, [1])))["gpus"]
+    devices = result_of(cluster, cluster.submit(pipeline("res-gpu", name, [1])))["gpus"]
     assert devices in ("0", "1")
-    plain = result_of(cluster, submit(cluster, pipeline("res-plain", "res-hot", [1])))["gpus"]
+    plain = result_of(cluster, cluster.submit(pipeline("res-plain", "res-hot", [1])))["gpus"]
     assert plain is None  # an algorithm without gpu gets no devices

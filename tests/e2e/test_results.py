@@ -4,7 +4,6 @@ too big to inline (the big-data info and the storage stream endpoints)."""
 from __future__ import annotations
 
 import io
-import time
 import zipfile
 from collections.abc import Callable
 from typing import Any
@@ -12,34 +11,20 @@ from typing import Any
 import msgpack
 import pytest
 
-from tests.e2e.harness import Cluster
+from tests.e2e.algorithms import BIG, DOUBLE, FIRST, PROGRESS
+from tests.e2e.harness import Cluster, eventually, node
 
 pytestmark = pytest.mark.e2e
-
-ECHO = "def start(args):\n    return args['input'][0]\n"
-DOUBLE = "def start(args):\n    return args['input'][0] * 2\n"
-PROGRESS = (
-    "import time\n"
-    "def start(args, hkube_api):\n"
-    "    hkube_api.progress(50, 'half')\n"
-    "    time.sleep(float(args['input'][0]))\n"
-    "    return 'done'\n"
-)
-BIG = "def start(args):\n    return 'x' * args['input'][0]\n"
 
 
 @pytest.fixture(scope="module")
 def algorithms(algorithm_factory: Callable[..., str]) -> dict[str, str]:
     return {
-        "echo": algorithm_factory("e2e-res-echo", {"main.py": ECHO}),
-        "double": algorithm_factory("e2e-res-double", {"main.py": DOUBLE}),
-        "progress": algorithm_factory("e2e-res-progress", {"main.py": PROGRESS}),
-        "big": algorithm_factory("e2e-res-big", {"main.py": BIG}),
+        "echo": algorithm_factory("e2e-res-echo", FIRST),
+        "double": algorithm_factory("e2e-res-double", DOUBLE),
+        "progress": algorithm_factory("e2e-res-progress", PROGRESS),
+        "big": algorithm_factory("e2e-res-big", BIG),
     }
-
-
-def node(name: str, algorithm: str, *inputs: object, **extra: object) -> dict[str, object]:
-    return {"nodeName": name, "algorithmName": algorithm, "input": list(inputs), **extra}
 
 
 def test_an_output_node_returns_its_resolved_input_and_other_sinks_stay_in_the_results(
@@ -92,16 +77,6 @@ def test_an_output_node_over_a_batch_has_one_result_per_item(
     ]
 
 
-def _wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = predicate()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_progress_reported_by_a_running_algorithm_shows_in_the_graph(
     hkube: Cluster, algorithms: dict[str, str]
 ) -> None:
@@ -131,7 +106,7 @@ def test_progress_reported_by_a_running_algorithm_shows_in_the_graph(
                 seen.setdefault("item", item)
         return list(seen.values()) if len(seen) == 2 else None
 
-    reports = _wait_for(running_reports, 90, "progress reports in graph/raw")
+    reports = eventually(running_reports, 90, "progress reports in graph/raw")
     for report in reports:
         assert (report["status"], report["progress"], report["progressMessage"]) == ("active", 50, "half")
     final = hkube.wait(job_id, timeout=90)

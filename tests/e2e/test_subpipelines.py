@@ -13,37 +13,16 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.algorithms import SUBPIPELINE_CHILD, SUBPIPELINE_PARENT
 from tests.e2e.harness import Cluster
 
 pytestmark = pytest.mark.e2e
 
-PARENT = (
-    "def start(args, api):\n"
-    "    spec = args['input'][0]\n"
-    "    if spec['kind'] == 'stored':\n"
-    "        return api.start_stored_subpipeline(spec['name'], spec['flowInput'])\n"
-    "    return api.start_raw_subpipeline(spec['name'], spec['nodes'], spec['flowInput'])\n"
-)
-ECHO = (
-    "import threading\n"
-    "stopped = threading.Event()\n"
-    "def start(args):\n"
-    "    if args['input'] == ['fail']:\n"
-    "        raise ValueError('child refused')\n"
-    "    if args['input'] == ['sleep']:\n"
-    "        stopped.wait(60)\n"
-    "        stopped.clear()\n"
-    "        return 'woke'\n"
-    "    return args['input']\n"
-    "def stop(data):\n"
-    "    stopped.set()\n"
-)
-
 
 @pytest.fixture(scope="module")
 def algorithms(algorithm_factory: Callable[..., str]) -> None:
-    algorithm_factory("sp-parent", {"main.py": PARENT})
-    algorithm_factory("sp-echo", {"main.py": ECHO})
+    algorithm_factory("sp-parent", SUBPIPELINE_PARENT)
+    algorithm_factory("sp-echo", SUBPIPELINE_CHILD)
 
 
 def parent_pipeline(name: str, spec: dict[str, Any]) -> dict[str, Any]:

@@ -15,24 +15,17 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import ROOT, Cluster
-from tests.e2e.test_webhooks import eventually
+from tests.e2e.algorithms import ECHO_OR_REFUSE
+from tests.e2e.harness import ROOT, Cluster, eventually
 
 pytestmark = pytest.mark.e2e
 
-# One algorithm (one build, one warm worker): echoes its input, fails on "fail".
-ECHO_OR_FAIL = (
-    "def start(args):\n"
-    "    if args['input'] == ['fail']:\n"
-    "        raise ValueError('refused')\n"
-    "    return args['input']\n"
-)
 CRON = "tr-cron"
 
 
 @pytest.fixture(scope="module")
 def algorithm(algorithm_factory: Callable[..., str]) -> str:
-    return algorithm_factory("tr-echo", {"main.py": ECHO_OR_FAIL})
+    return algorithm_factory("tr-echo", ECHO_OR_REFUSE)
 
 
 def node(algorithm: str, *inputs: object) -> dict[str, Any]:

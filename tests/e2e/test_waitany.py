@@ -6,31 +6,19 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.e2e.harness import Cluster
+from tests.e2e.algorithms import ECHO, fails_when, sleeps_then_first
+from tests.e2e.harness import Cluster, node
 
 pytestmark = pytest.mark.e2e
-
-SLOW = "import time\ndef start(args):\n    time.sleep(0.3)\n    return args['input'][0]\n"
-ECHO = "def start(args):\n    return args['input']\n"
-FAIL_ON_TWO = (
-    "def start(args):\n"
-    "    if args['input'][0] == 2:\n"
-    "        raise ValueError('two')\n"
-    "    return args['input'][0]\n"
-)
 
 
 @pytest.fixture(scope="module")
 def algorithms(algorithm_factory: Callable[..., str]) -> dict[str, str]:
     return {
-        "slow": algorithm_factory("wa-slow", {"main.py": SLOW}),
-        "echo": algorithm_factory("wa-echo", {"main.py": ECHO}),
-        "fail": algorithm_factory("wa-fail-on-two", {"main.py": FAIL_ON_TWO}),
+        "slow": algorithm_factory("wa-slow", sleeps_then_first(0.3)),
+        "echo": algorithm_factory("wa-echo", ECHO),
+        "fail": algorithm_factory("wa-fail-on-two", fails_when("value == 2", "'two'")),
     }
-
-
-def node(name: str, algorithm: str, *inputs: object) -> dict[str, object]:
-    return {"nodeName": name, "algorithmName": algorithm, "input": list(inputs)}
 
 
 def items(hkube: Cluster, job_id: str, name: str) -> list[dict[str, object]]:

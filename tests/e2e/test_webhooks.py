@@ -6,47 +6,21 @@ from __future__ import annotations
 import itertools
 import socket
 import time
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
-from tests.e2e.harness import Cluster
-from tests.pipelines.conftest import Receiver
+from tests.e2e.algorithms import ECHO_OR_REFUSE
+from tests.e2e.harness import Cluster, eventually
+from tests.http_receiver import Receiver
 
 pytestmark = pytest.mark.e2e
-
-T = TypeVar("T")
-
-# One algorithm (one build, one warm worker): echoes its input, fails on "fail".
-ECHO_OR_FAIL = (
-    "def start(args):\n"
-    "    if args['input'] == ['fail']:\n"
-    "        raise ValueError('refused: ' + repr(args['input']))\n"
-    "    return args['input']\n"
-)
 
 
 @pytest.fixture(scope="module")
 def algorithm(algorithm_factory: Callable[..., str]) -> str:
-    return algorithm_factory("wh-echo", {"main.py": ECHO_OR_FAIL})
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    yield server
-    server.close()
-
-
-def eventually(check: Callable[[], T | None], timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    return algorithm_factory("wh-echo", ECHO_OR_REFUSE)
 
 
 def pipeline(
@@ -60,13 +34,6 @@ def pipeline(
     if options:
         body["options"] = options
     return body
-
-
-def submit(hkube: Cluster, body: dict[str, Any]) -> str:
-    response = hkube.post("exec/raw", body)
-    assert response.status_code == 200, response.text
-    job_id: str = response.json()["jobId"]
-    return job_id
 
 
 def record(hkube: Cluster, kind: str, job_id: str) -> dict[str, Any] | None:
@@ -120,11 +87,11 @@ def test_failures_reach_the_progress_hook_at_info_and_only_they_at_error(
     def hooks(prefix: str) -> dict[str, str]:
         return {"progress": f"{receiver.url}/{prefix}/progress", "result": f"{receiver.url}/{prefix}/result"}
 
-    at_info = submit(hkube, pipeline("wh-fail-info", algorithm, hooks("info"), fail=True))
-    at_error = submit(
-        hkube, pipeline("wh-fail-error", algorithm, hooks("error"), fail=True, progressVerbosityLevel="error")
+    at_info = hkube.submit(pipeline("wh-fail-info", algorithm, hooks("info"), fail=True))
+    at_error = hkube.submit(
+        pipeline("wh-fail-error", algorithm, hooks("error"), fail=True, progressVerbosityLevel="error")
     )
-    quiet = submit(hkube, pipeline("wh-quiet", algorithm, hooks("quiet"), progressVerbosityLevel="error"))
+    quiet = hkube.submit(pipeline("wh-quiet", algorithm, hooks("quiet"), progressVerbosityLevel="error"))
     for prefix in ("info", "error", "quiet"):
         eventually(lambda p=prefix: receiver.bodies(f"/{p}/result"), 30, f"the {prefix} result webhook")  # type: ignore[misc]
     time.sleep(1)  # let any straggling progress event arrive
@@ -164,9 +131,8 @@ def test_deliveries_retry_5xx_and_network_errors_without_holding_the_job(
     receiver.script["/flaky/result"] = [500, 500, 200]
     dead = f"http://127.0.0.1:{closed_port()}"
     started = time.monotonic()
-    flaky = submit(hkube, pipeline("wh-flaky", algorithm, {"result": receiver.url + "/flaky/result"}))
-    doomed = submit(
-        hkube,
+    flaky = hkube.submit(pipeline("wh-flaky", algorithm, {"result": receiver.url + "/flaky/result"}))
+    doomed = hkube.submit(
         pipeline("wh-dead", algorithm, {"progress": dead + "/progress", "result": dead + "/result"}),
     )
 

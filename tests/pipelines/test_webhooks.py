@@ -9,7 +9,7 @@ import pytest
 
 from pipelines import webhooks
 from pipelines.models import Job, WebhookDelivery
-from tests.pipelines.conftest import Receiver
+from tests.http_receiver import Receiver
 
 
 @pytest.mark.parametrize(
