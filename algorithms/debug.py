@@ -55,9 +55,6 @@ from pipelines.taskspec import TaskSpec
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "debug:"  # worker registry key of a debug worker: debug:<algorithmName>
-URL_PREFIX = "hkube:debug:url:"  # <algorithmName> -> {"url", "workerId", "since"} while listening
-PORT_PREFIX = "hkube:debug:port:"  # <algorithmName> -> the port its debug worker listened on last
-ALIVE_PREFIX = "hkube:alive:"  # the worker heartbeat's key (algorithms/tasks.py)
 
 
 # --- which nodes, which queue -------------------------------------------------------------------
@@ -115,7 +112,7 @@ def open_session(algorithm_name: str, worker_id: str) -> AttachedSession:
     """Listen for the developer's algorithm and publish the URL (called by the worker's Runner)."""
     host = str(getattr(settings, "HKUBE_DEBUG_HOST", "127.0.0.1"))
     client = rc.client()
-    previous = client.get(PORT_PREFIX + algorithm_name)
+    previous = client.get(rc.DEBUG_PORT_PREFIX + algorithm_name)
     ports = [int(previous), 0] if previous else [0]
     session: DebugSession | None = None
     for port in ports:
@@ -131,8 +128,8 @@ def open_session(algorithm_name: str, worker_id: str) -> AttachedSession:
     url = f"ws://{_url_host(host)}:{session.port}/hkube/debug/{algorithm_name}"
     record = {"url": url, "workerId": worker_id, "since": int(time.time() * 1000)}
     pipe = client.pipeline()
-    pipe.set(URL_PREFIX + algorithm_name, json.dumps(record))
-    pipe.set(PORT_PREFIX + algorithm_name, session.port)
+    pipe.set(rc.DEBUG_URL_PREFIX + algorithm_name, json.dumps(record))
+    pipe.set(rc.DEBUG_PORT_PREFIX + algorithm_name, session.port)
     pipe.execute()
     log.warning("debug %s: waiting for the algorithm at %s", algorithm_name, url)
     return session
@@ -148,9 +145,9 @@ def _url_host(bind_host: str) -> str:
 def forget_url(algorithm_name: str, worker_id: str) -> None:
     """The debug worker stops listening: remove its URL (if no newer worker replaced it)."""
     client = rc.client()
-    raw = client.get(URL_PREFIX + algorithm_name)
+    raw = client.get(rc.DEBUG_URL_PREFIX + algorithm_name)
     if raw and json.loads(raw).get("workerId") == worker_id:
-        client.delete(URL_PREFIX + algorithm_name)
+        client.delete(rc.DEBUG_URL_PREFIX + algorithm_name)
 
 
 # --- where to connect (the API) -----------------------------------------------------------------
@@ -159,8 +156,8 @@ def forget_url(algorithm_name: str, worker_id: str) -> None:
 def debug_info(algorithm_name: str) -> dict[str, Any] | None:
     """``{algorithmName, url, workerId, since}`` while a live debug worker listens, else None."""
     pipe = rc.client().pipeline()
-    pipe.get(URL_PREFIX + algorithm_name)
-    pipe.exists(ALIVE_PREFIX + worker_key(algorithm_name))
+    pipe.get(rc.DEBUG_URL_PREFIX + algorithm_name)
+    pipe.exists(rc.alive_key(worker_key(algorithm_name)))
     raw, alive = pipe.execute()
     if not raw or not alive:
         return None

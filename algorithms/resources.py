@@ -40,9 +40,6 @@ from hkube_site.validation import ValidationError
 
 log = logging.getLogger(__name__)
 
-HOLDINGS_KEY = "hkube:executor:holdings"  # hash worker_id -> json Holding
-WAITING_KEY = "hkube:executor:waiting"  # hash algorithm -> first time seen with queued work
-UNSCHEDULED_KEY = "hkube:unscheduled"  # hash algorithm -> json warning
 
 DEFAULT_CPU = 0.1  # HKube's request when an algorithm names none
 DEFAULT_MEM_MI = 4.0
@@ -308,7 +305,7 @@ class Ledger:
 
 def holdings() -> dict[str, Holding]:
     found = {}
-    for key, raw in rc.client().hgetall(HOLDINGS_KEY).items():
+    for key, raw in rc.client().hgetall(rc.HOLDINGS_KEY).items():
         data = json.loads(raw)
         found[_text(key)] = Holding(
             data["algorithm"],
@@ -320,16 +317,16 @@ def holdings() -> dict[str, Holding]:
 
 def hold(worker_id: str, holding: Holding) -> None:
     record = {"algorithm": holding.algorithm, **asdict(holding.resources), "devices": list(holding.devices)}
-    rc.client().hset(HOLDINGS_KEY, worker_id, json.dumps(record))
+    rc.client().hset(rc.HOLDINGS_KEY, worker_id, json.dumps(record))
 
 
 def release(*worker_ids: str) -> None:
     if worker_ids:
-        rc.client().hdel(HOLDINGS_KEY, *worker_ids)
+        rc.client().hdel(rc.HOLDINGS_KEY, *worker_ids)
 
 
 def release_all() -> None:
-    rc.client().delete(HOLDINGS_KEY)
+    rc.client().delete(rc.HOLDINGS_KEY)
 
 
 # --- waiting since ------------------------------------------------------------------------------------
@@ -339,14 +336,14 @@ def track_waiting(waiting: set[str], now: float) -> dict[str, float]:
     """Since when each algorithm in `waiting` has had queued work (kept across ticks);
     algorithms no longer waiting are forgotten."""
     client = rc.client()
-    known = {_text(k): float(v) for k, v in client.hgetall(WAITING_KEY).items()}
+    known = {_text(k): float(v) for k, v in client.hgetall(rc.WAITING_KEY).items()}
     pipe = client.pipeline()
     for name in waiting - known.keys():
-        pipe.hsetnx(WAITING_KEY, name, now)
+        pipe.hsetnx(rc.WAITING_KEY, name, now)
         known[name] = now
     gone = [name for name in known if name not in waiting]
     if gone:
-        pipe.hdel(WAITING_KEY, *gone)
+        pipe.hdel(rc.WAITING_KEY, *gone)
     pipe.execute()
     return {name: since for name, since in known.items() if name in waiting}
 
@@ -383,14 +380,14 @@ def save_unscheduled(warnings: dict[str, dict[str, Any]]) -> None:
     if not warnings and not previous:
         return
     pipe = client.pipeline()  # MULTI: readers never see the hash half-written
-    pipe.delete(UNSCHEDULED_KEY)
+    pipe.delete(rc.UNSCHEDULED_KEY)
     if warnings:
-        pipe.hset(UNSCHEDULED_KEY, mapping={k: json.dumps(v) for k, v in warnings.items()})
+        pipe.hset(rc.UNSCHEDULED_KEY, mapping={k: json.dumps(v) for k, v in warnings.items()})
     pipe.execute()
 
 
 def unscheduled() -> dict[str, dict[str, Any]]:
-    return {_text(k): json.loads(v) for k, v in rc.client().hgetall(UNSCHEDULED_KEY).items()}
+    return {_text(k): json.loads(v) for k, v in rc.client().hgetall(rc.UNSCHEDULED_KEY).items()}
 
 
 def unscheduled_reasons() -> dict[str, str]:

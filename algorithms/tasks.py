@@ -77,7 +77,7 @@ def reconcile_workers() -> None:
 def poke_executor(algorithm_name: str) -> None:
     """Ask the executor to run now when no worker of this algorithm is alive."""
     client = rc.client()
-    if client.exists(f"hkube:alive:{algorithm_name}"):
+    if client.exists(rc.alive_key(algorithm_name)):
         return
     if client.set(rc.RECONCILE_DEBOUNCE, "1", nx=True, px=300):
         reconcile_workers.apply_async(queue=queues.CONTROL)
@@ -105,7 +105,7 @@ def _heartbeat_loop(stop: threading.Event) -> None:
         }
         pipe = client.pipeline()
         pipe.hset(rc.WORKERS_KEY, WORKER_ID, json.dumps(record))
-        pipe.set(f"hkube:alive:{WORKER_ALGORITHM}", WORKER_ID, ex=10)
+        pipe.set(rc.alive_key(WORKER_ALGORITHM), WORKER_ID, ex=10)
         pipe.execute()
         stop.wait(2.0)
 
@@ -160,5 +160,5 @@ def _on_worker_shutdown(**_: Any) -> None:
         _runner.close()
     client = rc.client()
     client.hdel(rc.WORKERS_KEY, WORKER_ID)
-    if client.get(f"hkube:alive:{WORKER_ALGORITHM}") == WORKER_ID.encode():
-        client.delete(f"hkube:alive:{WORKER_ALGORITHM}")
+    if client.get(rc.alive_key(WORKER_ALGORITHM)) == WORKER_ID.encode():
+        client.delete(rc.alive_key(WORKER_ALGORITHM))

@@ -22,6 +22,12 @@ RECONCILE_DEBOUNCE = "hkube:executor:poke"
 EXECUTOR_LOCK = "hkube:executor:lock"
 PROGRESS_PREFIX = "hkube:progress:"  # hash per job: "<node>:<batchIndex>" -> latest progress report
 PROGRESS_TTL_SECONDS = 24 * 3600  # after the hash's last write
+ALIVE_PREFIX = "hkube:alive:"  # <algorithm> -> a live worker's id (heartbeat, expires after 10 s)
+DEBUG_URL_PREFIX = "hkube:debug:url:"  # <algorithm> -> {"url", "workerId", "since"} while listening
+DEBUG_PORT_PREFIX = "hkube:debug:port:"  # <algorithm> -> the port its debug worker listened on last
+HOLDINGS_KEY = "hkube:executor:holdings"  # hash worker_id -> json resources held (algorithms/resources.py)
+WAITING_KEY = "hkube:executor:waiting"  # hash algorithm -> first time seen with queued work
+UNSCHEDULED_KEY = "hkube:unscheduled"  # hash algorithm -> json scheduling warning
 
 log = logging.getLogger(__name__)
 
@@ -125,3 +131,8 @@ def read_progress(job_id: str) -> dict[str, dict[str, Any]]:
         except ValueError:
             log.warning("job %s: unreadable progress record for %s", job_id, field)
     return found
+
+
+def alive_key(algorithm_name: str) -> str:
+    """Set by a worker of this algorithm every heartbeat: some worker is alive."""
+    return ALIVE_PREFIX + algorithm_name

@@ -33,7 +33,16 @@ from hkube_site import redis_client as rc
 from hkube_site.errors import InvalidData, NotFound
 from pipelines import ports
 from pipelines.engine import dag, ids
-from pipelines.models import FINAL_JOB_STATUSES, Job, JobNode, JobStatus, NodeStatus, Task, now_ms
+from pipelines.models import (
+    ENDED_TASK_STATUSES,
+    FINAL_JOB_STATUSES,
+    Job,
+    JobNode,
+    JobStatus,
+    NodeStatus,
+    Task,
+    now_ms,
+)
 
 # Item field -> Task column; the keys are what `sort` accepts.
 SORT_FIELDS = {
@@ -241,7 +250,7 @@ def _add_single_task(entry: dict[str, Any], job: Job, name: str, task: Row | Non
 def _add_progress(entry: dict[str, Any], report: dict[str, Any] | None) -> None:
     """A running task's latest progress report, when it sent one (a task that ended keeps
     its report in Redis for a while; it is not shown)."""
-    if report is None or entry.get("status") in ("succeed", "failed", "crashed", "stopped", "skipped"):
+    if report is None or entry.get("status") in ENDED_TASK_STATUSES:
         return
     entry["progress"] = report.get("progress")
     if report.get("message"):

@@ -159,6 +159,8 @@ class TaskStatus(models.TextChoices):
 # An item that ran to its end: a redelivered message does not run it again. A `stopped`
 # item ran nothing (its job was stopped), so it is not in this set.
 FINAL_TASK_STATUSES = (TaskStatus.SUCCEED, TaskStatus.FAILED, TaskStatus.CRASHED)
+# A task that is no longer running, for whatever reason (what the graph shows without progress).
+ENDED_TASK_STATUSES = (*FINAL_TASK_STATUSES, TaskStatus.STOPPED, TaskStatus.SKIPPED)
 
 
 class Task(models.Model):

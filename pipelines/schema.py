@@ -14,10 +14,10 @@ import copy
 from typing import Any
 
 from hkube_site.validation import apply_defaults, validate
-from pipelines.engine import tolerance
+from pipelines.engine import retry, tolerance
 
 NODE_KINDS = ("algorithm", "pipeline", "debug", "dataSource", "gateway", "output", "hyperparamsTuner")
-RETRY_POLICIES = ("Never", "Always", "OnError", "OnCrash")
+RETRY_POLICIES = retry.POLICIES
 PROGRESS_LEVELS = ("trace", "debug", "info", "warn", "error", "critical")
 STATE_TYPES = ("stateless", "stateful")
 
@@ -52,8 +52,8 @@ PIPELINE_NODE_SCHEMA: dict[str, Any] = {
         "retry": {
             "type": "object",
             "properties": {
-                "policy": {"type": "string", "enum": list(RETRY_POLICIES), "default": "OnCrash"},
-                "limit": {"type": "integer", "minimum": 1, "default": 3},
+                "policy": {"type": "string", "enum": list(RETRY_POLICIES), "default": retry.DEFAULT_POLICY},
+                "limit": {"type": "integer", "minimum": 1, "default": retry.DEFAULT_LIMIT},
             },
         },
         "batchOperation": {"type": "string", "enum": ["indexed", "cartesian"]},

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict, cast
 
 from pipelines.engine import planning
+from pipelines.engine.retry import DEFAULT_LIMIT, DEFAULT_POLICY
 from pipelines.engine.shapes import Plan
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ def task_spec(
     """The spec of a node about to be dispatched (the one builder of the wire format)."""
     options = job.pipeline.get("options") or {}
     mode: Mode = "batch" if plan["batch"] else ("any" if plan["waitAny"] else "single")
-    retry: RetryPolicy = descriptor.get("retry") or RetryPolicy(policy="OnCrash", limit=3)
+    retry: RetryPolicy = descriptor.get("retry") or RetryPolicy(policy=DEFAULT_POLICY, limit=DEFAULT_LIMIT)
     return {
         "jobId": job.job_id,
         "nodeName": node.node_name,

@@ -24,6 +24,7 @@ from builds import languages
 from builds.languages.base import StorageSite, Version
 from pipelines import taskspec
 from pipelines.engine import ids, planning, references
+from pipelines.engine.retry import retry_of
 from pipelines.engine.shapes import Plan
 from pipelines.logs import TaskLog
 from pipelines.services.recording import TaskRecord
@@ -33,8 +34,6 @@ from pipelines.values import ValueCache
 from storage import Storage, paths
 
 log = logging.getLogger(__name__)
-
-FINAL = ("succeed", "failed", "crashed", "stopped")
 
 
 class AlgorithmUnavailable(Exception):
@@ -146,8 +145,7 @@ class Runner:
         job_id, node = spec["jobId"], spec["nodeName"]
         task_id = ids.task_id(job_id, node, batch_index)
         started = int(time.time() * 1000)
-        retry = spec.get("retry") or {}
-        policy, limit = retry.get("policy", "OnCrash"), int(retry.get("limit", 3))
+        retry = retry_of(spec.get("retry"))
         attempt = 0
         while True:
             attempt += 1
@@ -190,10 +188,8 @@ class Runner:
                 )
             message = (outcome.error or {}).get("message") or outcome.status
             crashed = outcome.status == "crashed"
-            retryable = (crashed and policy in ("OnCrash", "Always")) or (
-                not crashed and policy in ("OnError", "Always")
-            )
-            if retryable and attempt <= limit:
+            retryable = retry.retries(crashed=crashed)
+            if retryable and attempt <= retry.limit:
                 log.warning(
                     "job %s node %s item %s: %s, attempt %d/%d",
                     job_id,
@@ -201,16 +197,16 @@ class Runner:
                     batch_index,
                     message,
                     attempt,
-                    limit,
+                    retry.limit,
                 )
                 if crashed or not session.alive:
                     session = self._session_of(spec)
                 continue
             if crashed:
                 error = (
-                    f"node {node} is in CrashLoopBackOff, attempts: {attempt - 1}/{limit}: {message}"
+                    f"node {node} is in CrashLoopBackOff, attempts: {attempt - 1}/{retry.limit}: {message}"
                     if retryable
-                    else f"algorithm crashed (retry policy {policy}): {message}"
+                    else f"algorithm crashed (retry policy {retry.policy}): {message}"
                 )
                 return record(
                     spec, batch_index, "crashed", self.worker_id, error=error, start=started, attempt=attempt

@@ -23,6 +23,7 @@ from hkube_site import redis_client as rc
 from hkube_site.celery import app
 from hkube_site.queues import algorithm_queue
 from pipelines import services
+from pipelines.engine.retry import retry_of
 from pipelines.models import FINAL_JOB_STATUSES, Job, JobNode, JobStatus, NodeStatus
 
 log = logging.getLogger(__name__)
@@ -83,11 +84,11 @@ def recover_lost_chunk(worker_id: str) -> None:
         return
     inflight = json.loads(raw)
     key, node = inflight["chunk"], inflight.get("nodeName", "")
-    retry = inflight.get("retry") or {}
-    policy, limit = retry.get("policy", "OnCrash"), int(retry.get("limit", 3))
+    retry = retry_of(inflight.get("retry"))
+    policy, limit = retry.policy, retry.limit
     attempts = int(client.incr(rc.ATTEMPTS_PREFIX + key))
     client.expire(rc.ATTEMPTS_PREFIX + key, 7 * 24 * 3600)
-    if policy in ("Never", "OnError"):
+    if not retry.retries(crashed=True):
         message = f"algorithm worker crashed while running node {node} (retry policy {policy})"
         client.set(rc.CRASHLOOP_PREFIX + key, message, ex=7 * 24 * 3600)
     elif attempts > limit:

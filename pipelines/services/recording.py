@@ -14,10 +14,8 @@ from collections.abc import Iterable
 from typing import Any, TypedDict
 
 from pipelines.engine import ids
-from pipelines.models import Task, TaskStatus
+from pipelines.models import FINAL_TASK_STATUSES, Task
 from pipelines.taskspec import TaskSpec, batch_index
-
-FINAL = (TaskStatus.SUCCEED, TaskStatus.FAILED, TaskStatus.CRASHED)
 
 
 class TaskRecord(TypedDict):
@@ -78,7 +76,10 @@ def ended_items(spec: TaskSpec, indices: list[int]) -> set[int]:
     wanted = [batch_index(spec, i) for i in indices] if spec["mode"] != "single" else [0]
     return set(
         Task.objects.filter(
-            job_id=spec["jobId"], node_name=spec["nodeName"], batch_index__in=wanted, status__in=FINAL
+            job_id=spec["jobId"],
+            node_name=spec["nodeName"],
+            batch_index__in=wanted,
+            status__in=FINAL_TASK_STATUSES,
         ).values_list("batch_index", flat=True)
     )
 

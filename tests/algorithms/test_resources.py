@@ -191,7 +191,7 @@ def test_the_algorithm_with_the_highest_priority_work_goes_first(
     algorithm("zzz-high", cpu=1.5)
     queue("aaa-low", 3, priority=5)
     queue("zzz-high", 1, priority=1)
-    real_redis.hset(resources.WAITING_KEY, "aaa-low", time.time() - 300)  # waited much longer
+    real_redis.hset(rc.WAITING_KEY, "aaa-low", time.time() - 300)  # waited much longer
     result = executor.reconcile()
     assert launcher.started == ["zzz-high"]
     assert result["unscheduled"]["aaa-low"] == "Insufficient cpu (requested 1.5, available 0.5)"
@@ -206,7 +206,7 @@ def test_equal_priorities_go_to_the_one_waiting_longest(
     queue("aaa", 1)
     queue("bbb", 1)
     now = time.time()
-    real_redis.hset(resources.WAITING_KEY, mapping={"aaa": now - 10, "bbb": now - 60})
+    real_redis.hset(rc.WAITING_KEY, mapping={"aaa": now - 10, "bbb": now - 60})
     executor.reconcile()
     assert launcher.started == ["bbb"]
 
@@ -224,12 +224,12 @@ def test_waiting_since_is_kept_across_ticks_and_forgotten_when_the_queue_empties
     worker("first-a", "first", busy=True)
     queue("second", 1)
     executor.reconcile()
-    since = float(real_redis.hget(resources.WAITING_KEY, "second") or 0)
+    since = float(real_redis.hget(rc.WAITING_KEY, "second") or 0)
     executor.reconcile()
-    assert float(real_redis.hget(resources.WAITING_KEY, "second") or 0) == since > 0
+    assert float(real_redis.hget(rc.WAITING_KEY, "second") or 0) == since > 0
     real_redis.delete("algorithm.second:3")
     executor.reconcile()
-    assert real_redis.hget(resources.WAITING_KEY, "second") is None
+    assert real_redis.hget(rc.WAITING_KEY, "second") is None
 
 
 @pytest.mark.django_db

@@ -11,6 +11,7 @@ import redis
 from django.test import Client
 
 from algorithms import debug
+from hkube_site import redis_client as rc
 from hkube_site.object_store import get_storage
 from pipelines import logs
 from pipelines.engine import ids
@@ -169,9 +170,9 @@ def test_the_admin_task_page_shows_the_log(admin_client: Client, api: Api, job: 
 
 
 def publish(client: redis.Redis, name: str, url: str, alive: bool = True) -> None:
-    client.set(debug.URL_PREFIX + name, json.dumps({"url": url, "workerId": "w1", "since": 5}))
+    client.set(rc.DEBUG_URL_PREFIX + name, json.dumps({"url": url, "workerId": "w1", "since": 5}))
     if alive:
-        client.set(debug.ALIVE_PREFIX + debug.worker_key(name), "w1", ex=10)
+        client.set(rc.alive_key(debug.worker_key(name)), "w1", ex=10)
 
 
 def test_debug_url_of_a_listening_worker(api: Api, real_redis: redis.Redis):
