@@ -294,9 +294,12 @@ def delete_algorithm(name: str, *, force: bool = False) -> str:
         removed = pipeline_services.remove_algorithm_pipelines(name, force=force)
         builds = Build.objects.filter(algorithm_name=name).delete()[0]
         versions = AlgorithmVersion.objects.filter(algorithm_name=name).delete()[0]
+        readmes = pipeline_services.delete_readme("algorithm", name)
         algorithm.delete()
     shutil.rmtree(Path(settings.HKUBE_ALGORITHMS_DIR) / name, ignore_errors=True)
     related = f"{builds} builds, {versions} versions"
+    if readmes:
+        related += f", {readmes} readme"
     if removed.pipelines:
         related += f", {len(removed.pipelines)} pipelines"
     if removed.jobs:
