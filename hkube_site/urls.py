@@ -78,6 +78,7 @@ api_v1: list[URLPattern | URLResolver] = [
     route(rf"store/pipelines/{NAME}", exe.StorePipeline),
     route(r"store/algorithms/apply", alg.ApplyAlgorithm),
     route(r"store/algorithms", alg.StoreAlgorithms),
+    route(r"store/algorithmsFilter", alg.StoreAlgorithmsFilter),
     route(rf"store/algorithms/{NAME}", alg.StoreAlgorithm),
     route(r"versions/algorithms/apply", alg.ApplyVersion),
     route(rf"versions/algorithms/{NAME}", alg.AlgorithmVersions),
