@@ -19,6 +19,7 @@ from pipelines.api import (
     experiments_views,
     graph_views,
     logs_views,
+    preview_views,
     readme_views,
     storage_views,
 )
@@ -28,6 +29,7 @@ from pipelines.api.missing_id import missing
 
 NAME = r"(?P<name>[^/]+)"
 JOB = r"(?P<job_id>[^/]+)"
+FILE_NAME = r"(?P<file_name>[^/]+)"
 
 
 NO_JOB_ID = [
@@ -74,6 +76,8 @@ api_v1: list[URLPattern | URLResolver] = [
     route(rf"exec/logs/{JOB}", logs_views.ExecLogs),
     route(rf"exec/debug/{JOB}", logs_views.ExecDebug),
     route(rf"debug/{NAME}", logs_views.DebugAlgorithm),
+    route(r"store/pipelines/graph", preview_views.PipelineGraphPreview),
+    route(rf"store/pipelines/graph/{NAME}", preview_views.StoredPipelineGraphPreview),
     route(r"store/pipelines", exe.StorePipelines),
     route(rf"store/pipelines/{NAME}", exe.StorePipeline),
     route(r"store/algorithms/apply", alg.ApplyAlgorithm),
@@ -107,8 +111,14 @@ api_v1: list[URLPattern | URLResolver] = [
     route(r"storage/stream/custom/(?P<path>.+?)", storage_views.StorageStreamCustom),
     route(r"storage/stream/(?P<path>.+?)", storage_views.StorageStream),
     route(rf"storage/download/pipeline/result/{JOB}", storage_views.StorageDownloadResults),
+    route(rf"storage/download/pipeline/result/{JOB}/{FILE_NAME}", storage_views.StorageDownloadResults),
     route(r"storage/download/custom/(?P<path>.+?)", storage_views.StorageDownloadCustom),
     route(r"storage/download/(?P<path>.+?)", storage_views.StorageDownload),
+    route(r"storage/prefix/types", storage_views.StoragePrefixTypes),
+    route(r"storage/prefixes", storage_views.StoragePrefixes),
+    route(r"storage/prefixes/(?P<path>.+?)", storage_views.StoragePrefixes),
+    route(r"storage/keys", storage_views.StorageKeys),
+    route(r"storage/keys/(?P<path>.+?)", storage_views.StorageKeys),
     route(r"status/version", info.SystemVersion),
     route(r"experiment", experiments_views.Experiments),
     route(rf"experiment/{NAME}", experiments_views.Experiment),
