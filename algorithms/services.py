@@ -271,10 +271,13 @@ def _store_new(descriptor: dict[str, Any]) -> Algorithm:
 
 
 def insert_algorithm(payload: dict[str, Any], *, allow_overwrite: bool = False) -> ApplyResult:
-    if isinstance(payload, dict) and payload.get("name"):
-        schema.validate_algorithm(dict(payload), use_defaults=False)
-        if Algorithm.objects.filter(name=payload["name"]).exists() and not allow_overwrite:
-            raise AlreadyExists("algorithm", str(payload["name"]))
+    """Insert, refused when the algorithm exists. The schema comes first, so a payload
+    without a name gets Ajv's `data should have required property 'name'` as in HKube."""
+    if not isinstance(payload, dict):
+        raise InvalidData("data should be object")
+    schema.validate_algorithm(dict(payload), use_defaults=False)
+    if Algorithm.objects.filter(name=payload["name"]).exists() and not allow_overwrite:
+        raise AlreadyExists("algorithm", str(payload["name"]))
     return apply_algorithm(payload, options={"forceUpdate": True})
 
 
@@ -286,17 +289,25 @@ def update_algorithm(payload: dict[str, Any], options: dict[str, Any] | None = N
     return apply_algorithm(payload, options={"forceUpdate": True, **(options or {})})
 
 
-def delete_algorithm(name: str, *, force: bool = False) -> str:
+def delete_algorithm(name: str, *, force: bool = False, keep_old_versions: bool = False) -> str:
+    """`keep_old_versions` keeps the version rows (and the code they run), so the versions
+    are still there if the algorithm is stored again."""
     algorithm = get_algorithm(name)
 
     with transaction.atomic():
         # Refuses (raises) before anything is deleted when the algorithm is in use and not forced.
         removed = pipeline_services.remove_algorithm_pipelines(name, force=force)
         builds = Build.objects.filter(algorithm_name=name).delete()[0]
-        versions = AlgorithmVersion.objects.filter(algorithm_name=name).delete()[0]
+        versions = 0
+        if not keep_old_versions:
+            versions = AlgorithmVersion.objects.filter(algorithm_name=name).delete()[0]
+        readmes = pipeline_services.delete_readme("algorithm", name)
         algorithm.delete()
-    shutil.rmtree(Path(settings.HKUBE_ALGORITHMS_DIR) / name, ignore_errors=True)
+    if not keep_old_versions:
+        shutil.rmtree(Path(settings.HKUBE_ALGORITHMS_DIR) / name, ignore_errors=True)
     related = f"{builds} builds, {versions} versions"
+    if readmes:
+        related += f", {readmes} readme"
     if removed.pipelines:
         related += f", {len(removed.pipelines)} pipelines"
     if removed.jobs:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+
 from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
@@ -40,12 +45,27 @@ class StorageInfo(APIView):
         )
 
 
+@lru_cache(maxsize=1)
+def system_version() -> str:
+    """This server's version: the checkout's `pyproject.toml` when running from source,
+    otherwise the installed `hkube` distribution's."""
+    pyproject = Path(settings.BASE_DIR) / "pyproject.toml"
+    if pyproject.is_file():
+        project = tomllib.loads(pyproject.read_text()).get("project") or {}
+        if project.get("name") == "hkube" and project.get("version"):
+            return str(project["version"])
+    try:
+        return importlib.metadata.version("hkube")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
 class SystemVersion(APIView):
     @extend_schema(responses={200: OBJ}, summary="System version")
     def get(self, request: Request) -> Response:
         return Response(
             {
-                "systemVersion": "1.0.0",
+                "systemVersion": system_version(),
                 "clusterName": settings.HKUBE_CLUSTER_NAME,
                 "storage": settings.HKUBE_STORAGE,
             }

@@ -15,12 +15,39 @@ from algorithms.api import views as alg
 from builds.api import views as bld
 from hkube_site import api as info
 from pipelines.api import control_views as ctl
-from pipelines.api import graph_views, logs_views, storage_views
+from pipelines.api import (
+    experiments_views,
+    graph_views,
+    logs_views,
+    preview_views,
+    readme_views,
+    storage_views,
+)
 from pipelines.api import hooks_views as hk
 from pipelines.api import views as exe
+from pipelines.api.missing_id import missing
 
 NAME = r"(?P<name>[^/]+)"
 JOB = r"(?P<job_id>[^/]+)"
+FILE_NAME = r"(?P<file_name>[^/]+)"
+
+
+NO_JOB_ID = [
+    "exec/pipelines",
+    "exec/auditTrail",
+    "exec/tree",
+    "graph/raw",
+    "graph/parsed",
+    "webhooks/status",
+    "webhooks/results",
+    "webhooks/list",
+]
+NO_NAME: dict[str, tuple[str, ...]] = {
+    "readme/algorithms": ("get", "post", "put", "delete"),
+    "readme/pipelines": ("get", "post", "put", "delete"),
+    "versions/algorithms": ("get",),
+    "builds/list": ("get",),
+}
 
 
 def route(pattern: str, view: object) -> URLPattern:
@@ -49,10 +76,13 @@ api_v1: list[URLPattern | URLResolver] = [
     route(rf"exec/logs/{JOB}", logs_views.ExecLogs),
     route(rf"exec/debug/{JOB}", logs_views.ExecDebug),
     route(rf"debug/{NAME}", logs_views.DebugAlgorithm),
+    route(r"store/pipelines/graph", preview_views.PipelineGraphPreview),
+    route(rf"store/pipelines/graph/{NAME}", preview_views.StoredPipelineGraphPreview),
     route(r"store/pipelines", exe.StorePipelines),
     route(rf"store/pipelines/{NAME}", exe.StorePipeline),
     route(r"store/algorithms/apply", alg.ApplyAlgorithm),
     route(r"store/algorithms", alg.StoreAlgorithms),
+    route(r"store/algorithmsFilter", alg.StoreAlgorithmsFilter),
     route(rf"store/algorithms/{NAME}", alg.StoreAlgorithm),
     route(r"versions/algorithms/apply", alg.ApplyVersion),
     route(rf"versions/algorithms/{NAME}", alg.AlgorithmVersions),
@@ -81,9 +111,22 @@ api_v1: list[URLPattern | URLResolver] = [
     route(r"storage/stream/custom/(?P<path>.+?)", storage_views.StorageStreamCustom),
     route(r"storage/stream/(?P<path>.+?)", storage_views.StorageStream),
     route(rf"storage/download/pipeline/result/{JOB}", storage_views.StorageDownloadResults),
+    route(rf"storage/download/pipeline/result/{JOB}/{FILE_NAME}", storage_views.StorageDownloadResults),
     route(r"storage/download/custom/(?P<path>.+?)", storage_views.StorageDownloadCustom),
     route(r"storage/download/(?P<path>.+?)", storage_views.StorageDownload),
+    route(r"storage/prefix/types", storage_views.StoragePrefixTypes),
+    route(r"storage/prefixes", storage_views.StoragePrefixes),
+    route(r"storage/prefixes/(?P<path>.+?)", storage_views.StoragePrefixes),
+    route(r"storage/keys", storage_views.StorageKeys),
+    route(r"storage/keys/(?P<path>.+?)", storage_views.StorageKeys),
     route(r"status/version", info.SystemVersion),
+    route(r"experiment", experiments_views.Experiments),
+    route(rf"experiment/{NAME}", experiments_views.Experiment),
+    route(rf"readme/algorithms/{NAME}", readme_views.AlgorithmReadme),
+    route(rf"readme/pipelines/{NAME}", readme_views.PipelineReadme),
+    # The no-id forms of the routes above that take an id: HKube's 400, not a 404.
+    *(route(path, missing("jobId")) for path in NO_JOB_ID),
+    *(route(path, missing("name", *methods)) for path, methods in NO_NAME.items()),
     route(r"(?P<group>exec|store|builds|versions|storage|status|pipelines|cron|webhooks|graph)", info.Banner),
 ]
 

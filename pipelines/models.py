@@ -272,3 +272,41 @@ class TriggerRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.source} -> {self.pipeline_name} ({self.job_id or self.error})"
+
+
+class Experiment(models.Model):
+    """A namespace for jobs (`experimentName`); `main` always exists and cannot be deleted."""
+
+    name = models.CharField(max_length=32, unique=True)
+    description = models.TextField(blank=True, default="")
+    created = models.BigIntegerField(default=now_ms)
+
+    class Meta:
+        ordering = ["created", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def as_api(self) -> dict[str, Any]:
+        return {"name": self.name, "description": self.description, "created": self.created}
+
+
+class ReadmeKind(models.TextChoices):
+    ALGORITHM = "algorithm"
+    PIPELINE = "pipeline"
+
+
+class Readme(models.Model):
+    """The markdown README of a stored algorithm or pipeline (`readme/algorithms|pipelines/{name}`),
+    deleted with its owner."""
+
+    kind = models.CharField(max_length=16, choices=ReadmeKind.choices)
+    name = models.CharField(max_length=256)
+    readme = models.TextField()
+    modified = models.BigIntegerField(default=now_ms)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "name"], name="uniq_readme_owner")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name}"

@@ -11,10 +11,19 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from . import paths
-from .base import Adapter, NotFound, Storage, StorageError
+from .base import Adapter, NotFound, ObjectStat, Storage, StorageError
 from .fs import FsAdapter
 
-__all__ = ["Adapter", "FsAdapter", "NotFound", "Storage", "StorageError", "open_storage", "paths"]
+__all__ = [
+    "Adapter",
+    "FsAdapter",
+    "NotFound",
+    "ObjectStat",
+    "Storage",
+    "StorageError",
+    "open_storage",
+    "paths",
+]
 
 
 def open_storage(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from . import encoding as enc
 
@@ -16,6 +17,14 @@ class NotFound(StorageError):
     pass
 
 
+class ObjectStat(TypedDict):
+    """One listed object, as HKube's `listWithStats` gives it (`mtime` in ISO 8601)."""
+
+    path: str
+    size: int
+    mtime: str
+
+
 class Adapter(Protocol):
     name: str
 
@@ -26,6 +35,8 @@ class Adapter(Protocol):
     def exists(self, path: str) -> bool: ...
     def delete_prefix(self, prefix: str) -> int: ...
     def list(self, prefix: str) -> list[str]: ...
+    def list_with_stats(self, prefix: str, max_keys: int) -> builtins.list[ObjectStat]: ...
+    def list_prefixes(self, prefix: str) -> builtins.list[str]: ...
 
 
 class Storage:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import builtins
+import datetime as dt
 import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-from .base import NotFound, StorageError
+from .base import NotFound, ObjectStat, StorageError
 
 
 class FsAdapter:
@@ -80,3 +82,25 @@ class FsAdapter:
         if not target.is_dir():
             return []
         return sorted(str(p.relative_to(self.base)) for p in target.rglob("*") if p.is_file())
+
+    def list_with_stats(self, prefix: str, max_keys: int) -> builtins.list[ObjectStat]:
+        """The first `max_keys` objects under `prefix` (a folder), with size and mtime."""
+        target = self._file(prefix)
+        if not target.is_dir():
+            return []
+        listed: builtins.list[ObjectStat] = []
+        for file in sorted(p for p in target.rglob("*") if p.is_file()):
+            if len(listed) >= max_keys:
+                break
+            stat = file.stat()
+            mtime = dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC).isoformat(timespec="milliseconds")
+            path = str(file.relative_to(self.base))
+            listed.append({"path": path, "size": stat.st_size, "mtime": mtime.replace("+00:00", "Z")})
+        return listed
+
+    def list_prefixes(self, prefix: str) -> builtins.list[str]:
+        """The folders directly under `prefix` (HKube's `listPrefixes`), by name."""
+        target = self._file(prefix)
+        if not target.is_dir():
+            return []
+        return sorted(p.name for p in target.iterdir() if p.is_dir())

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
+import builtins
 from collections.abc import Iterator
 from typing import Any
 
-from .base import NotFound, StorageError
+from .base import NotFound, ObjectStat, StorageError
 from .encoding import HEADER_LENGTH, MAGIC
 
 
@@ -82,6 +83,28 @@ class S3Adapter:
         names: list[str] = []
         for page in paginator.paginate(Bucket=bucket, Prefix=key):
             names.extend(f"{bucket}/{item['Key']}" for item in page.get("Contents", []))
+        return names
+
+    def list_with_stats(self, prefix: str, max_keys: int) -> builtins.list[ObjectStat]:
+        bucket, _, key = prefix.lstrip("/").partition("/")
+        key = f"{key.rstrip('/')}/" if key else ""
+        page = self.client.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=max_keys)
+        return [
+            {
+                "path": f"{bucket}/{item['Key']}",
+                "size": int(item["Size"]),
+                "mtime": item["LastModified"].isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            }
+            for item in page.get("Contents", [])
+        ]
+
+    def list_prefixes(self, prefix: str) -> builtins.list[str]:
+        bucket, _, key = prefix.lstrip("/").partition("/")
+        key = f"{key.rstrip('/')}/" if key else ""
+        paginator = self.client.get_paginator("list_objects_v2")
+        names: builtins.list[str] = []
+        for page in paginator.paginate(Bucket=bucket, Prefix=key, Delimiter="/"):
+            names.extend(p["Prefix"][len(key) :].rstrip("/") for p in page.get("CommonPrefixes", []))
         return names
 
     def delete_prefix(self, prefix: str) -> int:

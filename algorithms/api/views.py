@@ -16,8 +16,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from algorithms import resources, services
-from algorithms.models import Algorithm, AlgorithmVersion
+from algorithms import listing, resources, services
+from algorithms.models import AlgorithmVersion
 from hkube_site.errors import ApiError, InvalidData, NotFound
 from hkube_site.validation import ValidationError
 
@@ -80,17 +80,23 @@ class ApplyAlgorithm(APIView):
 
 
 class StoreAlgorithms(APIView):
-    @extend_schema(responses={200: OBJ}, summary="All algorithms")
+    @extend_schema(responses={200: OBJ}, summary="Algorithms by creation (?name=&sort=asc|desc&limit=)")
     def get(self, request: Request) -> Response:
         reasons = resources.unscheduled_reasons()
-        return Response([_with_reason(a.as_api(), reasons) for a in Algorithm.objects.all()])
+        algorithms = listing.list_algorithms(request.query_params)
+        return Response([_with_reason(a.as_api(), reasons) for a in algorithms])
 
     @extend_schema(request=OBJ, responses={201: OBJ}, summary="Insert an algorithm (or an array)")
     def post(self, request: Request) -> Response:
+        # HKube tests the query value for truthiness only: "false" turns overwrite on too.
         overwrite = request.query_params.get("overwrite") not in (None, "")
+        payloads = _payload_list(request)
+        if payloads is not None:
+            allow = overwrite or bool(_json_field(request, "options", {}).get("allowOverwrite"))
+            return Response([_insert_json_item(item, allow) for item in payloads], status=201)
         payload = _json_field(request, "payload", None)
         if payload is not None:
-            allow = bool(_json_field(request, "options", {}).get("allowOverwrite"))
+            allow = overwrite or bool(_json_field(request, "options", {}).get("allowOverwrite"))
             with saved_upload(request) as upload:
                 if upload is not None:
                     return Response(
@@ -129,6 +135,26 @@ def _with_reason(algorithm: dict[str, Any], reasons: dict[str, str]) -> dict[str
     return {**algorithm, "unscheduledReason": reason} if reason else algorithm
 
 
+def _payload_list(request: Request) -> list[Any] | None:
+    """HKube's `{"payload": [<JSON strings>]}` (or repeated multipart `payload` parts)."""
+    data: Any = request.data
+    if hasattr(data, "getlist"):
+        parts = data.getlist("payload")
+        if len(parts) > 1:
+            return list(parts)
+    raw = data.get("payload") if hasattr(data, "get") else None
+    return list(raw) if isinstance(raw, list) else None
+
+
+def _insert_json_item(item: Any, overwrite: bool) -> dict[str, Any]:
+    if isinstance(item, str):
+        try:
+            item = json.loads(item)
+        except ValueError as exc:
+            return {"error": {"code": 400, "message": f"payload must be a JSON string: {exc}"}}
+    return _insert_item(item, overwrite)
+
+
 def _insert_item(item: Any, overwrite: bool) -> dict[str, Any]:
     try:
         if not isinstance(item, dict):
@@ -146,10 +172,24 @@ class StoreAlgorithm(APIView):
         algorithm = services.get_algorithm(name).as_api()
         return Response(_with_reason(algorithm, resources.unscheduled_reasons()))
 
-    @extend_schema(responses={200: OBJ}, summary="Delete an algorithm (force also deletes its pipelines)")
+    @extend_schema(
+        responses={200: OBJ},
+        summary="Delete an algorithm (force also deletes its pipelines; keepOldVersions keeps its versions)",
+    )
     def delete(self, request: Request, name: str) -> Response:
         force = request.query_params.get("force") == "true"
-        return Response({"message": services.delete_algorithm(name, force=force)})
+        keep = request.query_params.get("keepOldVersions") == "true"
+        return Response({"message": services.delete_algorithm(name, force=force, keep_old_versions=keep)})
+
+
+class StoreAlgorithmsFilter(APIView):
+    @extend_schema(
+        responses={200: OBJ},
+        summary="Algorithms, filtered and paged "
+        "(?name=&kind=&algorithmImage=&pending=&cursor=&page=&sort=&limit=&fields=)",
+    )
+    def get(self, request: Request) -> Response:
+        return Response(listing.filter_algorithms(request.query_params))
 
 
 class AlgorithmVersions(APIView):

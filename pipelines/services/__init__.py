@@ -24,27 +24,44 @@ from pipelines.services.driver import (
     start_job,
 )
 from pipelines.services.ending import assemble_results, stop_children, stop_job, stop_jobs
+from pipelines.services.experiments import (
+    DEFAULT_EXPERIMENT,
+    check_experiment_exists,
+    create_experiment,
+    delete_experiment,
+    get_experiment,
+    list_experiments,
+)
 from pipelines.services.expiry import expire_jobs
 from pipelines.services.holding import is_held, job_ended, release_held_jobs
+from pipelines.services.readmes import delete_readme, get_readme, write_readme
 from pipelines.services.status import result_object, status_data, status_object
 from pipelines.services.stored import delete_pipeline, merge_stored, store_pipeline, update_pipeline
 from pipelines.services.submit import enqueue_start, load_flow_input, submit_job
 
 __all__ = [
+    "DEFAULT_EXPERIMENT",
     "RemovedUsage",
     "any_parents",
     "assemble_results",
     "audit_user",
+    "check_experiment_exists",
     "check_tolerance",
     "chunk_indices",
     "cluster",
+    "create_experiment",
+    "delete_experiment",
     "delete_pipeline",
+    "delete_readme",
     "enqueue_start",
     "expire_jobs",
+    "get_experiment",
+    "get_readme",
     "is_held",
     "items_ended",
     "job_ended",
     "job_graph",
+    "list_experiments",
     "load_flow_input",
     "merge_stored",
     "node_failed_unexpectedly",
@@ -68,4 +85,5 @@ __all__ = [
     "store_pipeline",
     "submit_job",
     "update_pipeline",
+    "write_readme",
 ]

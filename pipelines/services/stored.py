@@ -10,7 +10,7 @@ from django.db import transaction
 from hkube_site.errors import AlreadyExists, InvalidData, NotFound
 from pipelines import ports, schema, stored_triggers
 from pipelines.engine import dag, ids
-from pipelines.models import RUNNING_JOB_STATUSES, Job, Pipeline, now_ms
+from pipelines.models import RUNNING_JOB_STATUSES, Job, Pipeline, Readme, ReadmeKind, now_ms
 from pipelines.services.common import _strip_server_fields, audit_user
 from pipelines.services.ending import stop_job
 
@@ -91,6 +91,7 @@ def delete_pipeline(name: str) -> str:
     running = [j for j in candidates if "stored" in (j.types or [])]
     stopped = sum(1 for job in running if stop_job(job.job_id, "pipeline has been deleted"))
     pipeline.delete()
+    Readme.objects.filter(kind=ReadmeKind.PIPELINE, name=name).delete()
     _sync_cron_after_commit(name)
     message = f"pipeline {name} successfully deleted from store"
     if running:

@@ -20,6 +20,7 @@ from pipelines.models import (
 )
 from pipelines.services import holding
 from pipelines.services.common import _strip_server_fields, audit_user, cluster
+from pipelines.services.experiments import DEFAULT_EXPERIMENT, check_experiment_exists
 from pipelines.services.stored import _check_algorithms_exist
 from storage import paths
 
@@ -68,6 +69,7 @@ def submit_job(
         dag.build_graph(descriptor, flow_input_metadata=metadata, check_flow_input=validate_nodes)
     except dag.DescriptorError as exc:
         raise InvalidData(exc.message) from exc
+    check_experiment_exists(descriptor.get("experimentName", DEFAULT_EXPERIMENT))
 
     stamp = now_ms()
     executed = {
