@@ -165,6 +165,10 @@ SPECTACULAR_SETTINGS = {
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("HKUBE_BODY_LIMIT_BYTES", 2000 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
+# --- Observability ----------------------------------------------------------------------
+# Traces go over OTLP/HTTP to this collector (a base URL such as http://otel:4318); unset: off.
+HKUBE_TRACING_ENDPOINT = env_str("HKUBE_TRACING_ENDPOINT", env_str("OTEL_EXPORTER_OTLP_ENDPOINT", ""))
+
 # --- Redis and Celery ---------------------------------------------------------------------
 # `manage.py up` sets REDIS_URL to the server it started when none was configured.
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
