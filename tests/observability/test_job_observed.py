@@ -4,6 +4,7 @@ algorithm -> the algorithm's own spans, and `/metrics` counts it."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -129,3 +130,12 @@ def test_a_jobs_spans_nest_job_node_task_algorithm_and_its_own_spans(
     count = ("hkube_task_duration_seconds_count", (("algorithm", "obs-double"),))
     assert after[count] == before.get(count, 0) + 3
     assert after[("hkube_build_duration_seconds_count", (("status", "completed"),))] >= 1
+
+
+def test_gunicorn_serves_the_api_docs_assets(traced: Cluster) -> None:
+    page = requests.get(traced.base_url + "/swagger/", timeout=30)
+    assert page.status_code == 200
+    assets = sorted(set(re.findall(r"""["'](/static/[^"']+)["']""", page.text)))
+    assert any(a.endswith(".js") for a in assets), assets
+    for asset in assets:
+        assert requests.get(traced.base_url + asset, timeout=30).status_code == 200, asset
