@@ -49,3 +49,12 @@ def test_docs_pages_load_only_same_origin_files_and_those_files_are_served(
 def test_the_openapi_document_stays_at_its_old_addresses(client: Client, db: None) -> None:
     for url in ("/swagger-api", "/api/v1/openapi.json"):
         assert client.get(url).status_code == 200
+
+
+def test_the_admins_static_files_are_still_served_and_unknown_ones_are_refused(
+    client: Client, db: None
+) -> None:
+    assert client.get("/static/admin/css/base.css").status_code == 200
+    assert client.get("/static/admin/css/no-such-file.css").status_code == 404
+    outside = client.get("/static/../hkube_site/settings.py")
+    assert outside.status_code in (400, 404) and b"SECRET_KEY" not in outside.content
