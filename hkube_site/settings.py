@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from the package: no CDN
     "django_celery_beat",
     "hkube_site",
     "algorithms",
@@ -156,9 +157,17 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # The API is served under two prefixes; document it once.
     "PREPROCESSING_HOOKS": ["hkube_site.api.only_primary_prefix"],
+    # The docs pages load their JS and CSS from our own /static/ (offline machines).
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("HKUBE_BODY_LIMIT_BYTES", 2000 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+# --- Observability ----------------------------------------------------------------------
+# Traces go over OTLP/HTTP to this collector (a base URL such as http://otel:4318); unset: off.
+HKUBE_TRACING_ENDPOINT = env_str("HKUBE_TRACING_ENDPOINT", env_str("OTEL_EXPORTER_OTLP_ENDPOINT", ""))
 
 # --- Redis and Celery ---------------------------------------------------------------------
 # `manage.py up` sets REDIS_URL to the server it started when none was configured.

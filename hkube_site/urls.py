@@ -4,16 +4,16 @@ with and without a trailing slash, with no redirect."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import admin
+from django.contrib.staticfiles.views import serve as static_serve
 from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.views.generic import RedirectView
-from django.views.static import serve
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from algorithms.api import views as alg
 from builds.api import views as bld
 from hkube_site import api as info
+from hkube_site import metrics
 from pipelines.api import control_views as ctl
 from pipelines.api import (
     experiments_views,
@@ -134,8 +134,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", RedirectView.as_view(url="/jobs/", permanent=False)),
     path("jobs", RedirectView.as_view(url="/jobs/", permanent=False)),
     path("jobs/", include("pipelines.ui.urls")),
-    # The admin's CSS and JS (collected by `up`), served here since no web server fronts us.
-    re_path(r"^static/(?P<path>.*)$", serve, {"document_root": settings.STATIC_ROOT}),
+    # The admin's and the API docs' CSS and JS, served here since no web server fronts us;
+    # found in the apps' static folders, so a process that never ran collectstatic serves them too.
+    re_path(r"^static/(?P<path>.*)$", static_serve, {"insecure": True}),
     path("admin/", admin.site.urls),
     re_path(r"^api/?$", info.Versions.as_view()),
     path("api/v1/", include(api_v1)),
@@ -143,4 +144,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     re_path(r"^swagger-api/?$", SpectacularAPIView.as_view(), name="schema"),
     re_path(r"^api/v1/openapi\.json$", SpectacularAPIView.as_view()),
     re_path(r"^swagger/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    re_path(r"^redoc/?$", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    re_path(r"^metrics/?$", metrics.metrics_view),
 ]

@@ -11,6 +11,7 @@ from hkubectl import output
 from hkubectl import store as store_commands
 from hkubectl.client import ApiError, Files, HkubeClient, segment
 from hkubectl.descriptors import AlgorithmFlags, build_apply_request
+from hkubectl.formats import Column, OutputOption, field
 from hkubectl.state import NoWaitOption, OptionalFileOption, State, get_state
 from hkubectl.waiting import build_log_tail, wait_for_build
 
@@ -18,6 +19,15 @@ app = typer.Typer(help="Apply, list, get and delete algorithms.", no_args_is_hel
 
 STORE_PATH = "store/algorithms"
 APPLY_PATH = f"{STORE_PATH}/apply"
+COLUMNS: list[Column] = [
+    ("name", field("name")),
+    ("env", field("env")),
+    ("image", field("algorithmImage")),
+    ("version", field("version")),
+    ("cpu", field("cpu")),
+    ("mem", field("mem")),
+    ("gpu", field("gpu")),
+]
 
 
 def _find_build_version(client: HkubeClient, name: str, build_id: str) -> dict[str, Any] | None:
@@ -80,8 +90,12 @@ def apply(
             f"packed {archive.file_count} files ({len(archive.content)} bytes) as {archive.filename}",
             stderr=True,
         )
-    with output.spinner(f"applying algorithm {algorithm_name}"):
-        response = state.client.post(APPLY_PATH, files=files)
+    if archive is None:
+        with output.spinner(f"applying algorithm {algorithm_name}"):
+            response = state.client.post(APPLY_PATH, files=files)
+    else:
+        with output.upload_bar(f"uploading {archive.filename}", len(archive.content)) as progress:
+            response = state.client.post(APPLY_PATH, files=files, progress=progress)
     if not isinstance(response, dict):
         response = {"result": response}
     error = response.get("error")
@@ -154,15 +168,17 @@ def _print_report(as_json: bool, report: dict[str, Any]) -> None:
 
 
 @app.command("list")
-def list_algorithms(ctx: typer.Context) -> None:
-    """List algorithm names."""
-    store_commands.list_names(get_state(ctx), STORE_PATH)
+def list_algorithms(ctx: typer.Context, fmt: OutputOption = None) -> None:
+    """List algorithm names (whole algorithms with -o)."""
+    store_commands.list_names(get_state(ctx), STORE_PATH, fmt, COLUMNS)
 
 
 @app.command("get")
-def get(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Algorithm name.")]) -> None:
+def get(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="Algorithm name.")], fmt: OutputOption = None
+) -> None:
     """Show one algorithm."""
-    store_commands.show(get_state(ctx), f"{STORE_PATH}/{segment(name)}")
+    store_commands.show(get_state(ctx), f"{STORE_PATH}/{segment(name)}", fmt, COLUMNS)
 
 
 @app.command("delete")

@@ -88,7 +88,7 @@ app = typer.Typer(
     name="hkubectl",
     help="HKube command line: apply algorithms, store pipelines, execute and follow jobs.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["--help", "-h"]},
 )

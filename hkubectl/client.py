@@ -7,11 +7,12 @@ import re
 import sys
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
+from urllib3 import encode_multipart_formdata
 
 API_VERSION_PATH = "api/v1/"
 KEYCLOAK_WELL_KNOWN = "/hkube/keycloak/realms/master/.well-known/openid-configuration"
@@ -25,6 +26,32 @@ RATE_LIMIT_RETRIES = 8
 RATE_LIMIT_SLEEP = 0.5
 
 Files = Sequence[tuple[str, tuple[str | None, bytes | str] | tuple[str | None, bytes | str, str]]]
+# Told (bytes sent, bytes in all) as an upload goes out.
+Progress = Callable[[int, int], None]
+
+
+def _form_fields(files: Files) -> list[tuple[str, Any]]:
+    """urllib3's multipart fields: a part without a file name is a plain form field."""
+    return [(name, part[1] if part[0] is None else part) for name, part in files]
+
+
+class _UploadBody:
+    """A multipart body read out in blocks by http.client, reporting each block sent."""
+
+    def __init__(self, body: bytes, progress: Progress) -> None:
+        self._body = body
+        self._sent = 0
+        self._progress = progress
+
+    def __len__(self) -> int:
+        return len(self._body)
+
+    def read(self, size: int = -1) -> bytes:
+        end = len(self._body) if size < 0 else self._sent + size
+        block = self._body[self._sent : end]
+        self._sent += len(block)
+        self._progress(self._sent, len(self._body))
+        return block
 
 
 class HkubeError(Exception):
@@ -127,8 +154,10 @@ class HkubeClient:
     def get(self, path: str, params: Mapping[str, str] | None = None) -> Any:
         return self.request("GET", path, params=params)
 
-    def post(self, path: str, body: Any = None, *, files: Files | None = None) -> Any:
-        return self.request("POST", path, json_body=body, files=files)
+    def post(
+        self, path: str, body: Any = None, *, files: Files | None = None, progress: Progress | None = None
+    ) -> Any:
+        return self.request("POST", path, json_body=body, files=files, progress=progress)
 
     def put(self, path: str, body: Any = None) -> Any:
         return self.request("PUT", path, json_body=body)
@@ -144,12 +173,19 @@ class HkubeClient:
         params: Mapping[str, str] | None = None,
         json_body: Any = None,
         files: Files | None = None,
+        progress: Progress | None = None,
     ) -> Any:
         url = self.url(path)
         headers = self._auth_headers()
         for attempt in range(RATE_LIMIT_RETRIES + 1):
             response = self._send(
-                method, url, params=params, json_body=json_body, files=files, headers=headers
+                method,
+                url,
+                params=params,
+                json_body=json_body,
+                files=files,
+                headers=headers,
+                progress=progress,
             )
             if response.status_code != 429 or attempt == RATE_LIMIT_RETRIES:
                 break
@@ -172,15 +208,21 @@ class HkubeClient:
         json_body: Any,
         files: Files | None,
         headers: dict[str, str],
+        progress: Progress | None = None,
     ) -> requests.Response:
         started = time.monotonic()
         if self.verbose:
             print(f"> {method} {url}", file=sys.stderr)
-        data: bytes | None = None
+        data: bytes | _UploadBody | None = None
         if files is None and json_body is not None:
             # Serialised here, not by requests, so YAML dates and the like become strings.
             data = json.dumps(json_body, default=str).encode("utf-8")
             headers = {**headers, "Content-Type": "application/json"}
+        elif files is not None and progress is not None:
+            # Encoded here so the body can be read out block by block, each one reported.
+            body, content_type = encode_multipart_formdata(_form_fields(files))
+            data, files = _UploadBody(body, progress), None
+            headers = {**headers, "Content-Type": content_type}
         try:
             response = self.session.request(
                 method,

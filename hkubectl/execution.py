@@ -6,10 +6,12 @@ from typing import Annotated, Any
 
 import typer
 
-from hkubectl import output
+from hkubectl import formats, job_control, output, tasklogs
 from hkubectl.client import HkubeError, segment
 from hkubectl.descriptors import load_descriptor
+from hkubectl.formats import Column, Format, OutputOption, field
 from hkubectl.packing import InputFileError
+from hkubectl.pipeline import COLUMNS as PIPELINE_COLUMNS
 from hkubectl.state import FileOption, NoWaitOption, OptionalFileOption, State, get_state
 from hkubectl.waiting import fetch_result, wait_for_job
 
@@ -19,6 +21,33 @@ NoResultOption = Annotated[
     bool, typer.Option("--noResult", "--no-result", help="Wait for the job but do not fetch its results.")
 ]
 JobIdArgument = Annotated[str, typer.Argument(help="The job id.", metavar="JOBID")]
+
+STATUS_COLUMNS: list[Column] = [
+    ("jobId", field("jobId")),
+    ("pipeline", field("pipeline")),
+    ("status", field("status")),
+    ("progress", field("data", "progress")),
+    ("details", field("data", "details")),
+]
+RESULT_COLUMNS: list[Column] = [
+    ("jobId", field("jobId")),
+    ("pipeline", field("pipeline")),
+    ("status", field("status")),
+    ("timeTook", field("timeTook")),
+]
+
+app.command("pause")(job_control.pause)
+app.command("resume")(job_control.resume)
+app.command("rerun")(job_control.rerun)
+
+
+def _show(ctx: typer.Context, path: str, fmt: Format | None, columns: list[Column]) -> None:
+    state = get_state(ctx)
+    answer = state.client.get(path)
+    if fmt is None:
+        output.emit(answer, as_json=state.as_json)
+    else:
+        formats.render(answer, fmt, columns)
 
 
 def _named_body(name: str | None, file: str | None, what: str) -> dict[str, Any]:
@@ -102,24 +131,21 @@ def algorithm(
 
 
 @app.command("status")
-def status(ctx: typer.Context, job_id: JobIdArgument) -> None:
+def status(ctx: typer.Context, job_id: JobIdArgument, fmt: OutputOption = None) -> None:
     """Show a job's status."""
-    state = get_state(ctx)
-    output.emit(state.client.get(f"exec/status/{segment(job_id)}"), as_json=state.as_json)
+    _show(ctx, f"exec/status/{segment(job_id)}", fmt, STATUS_COLUMNS)
 
 
 @app.command("result")
-def result(ctx: typer.Context, job_id: JobIdArgument) -> None:
+def result(ctx: typer.Context, job_id: JobIdArgument, fmt: OutputOption = None) -> None:
     """Show a finished job's result."""
-    state = get_state(ctx)
-    output.emit(state.client.get(f"exec/results/{segment(job_id)}"), as_json=state.as_json)
+    _show(ctx, f"exec/results/{segment(job_id)}", fmt, RESULT_COLUMNS)
 
 
 @app.command("get")
-def get(ctx: typer.Context, job_id: JobIdArgument) -> None:
+def get(ctx: typer.Context, job_id: JobIdArgument, fmt: OutputOption = None) -> None:
     """Show the pipeline a job executed."""
-    state = get_state(ctx)
-    output.emit(state.client.get(f"exec/pipelines/{segment(job_id)}"), as_json=state.as_json)
+    _show(ctx, f"exec/pipelines/{segment(job_id)}", fmt, PIPELINE_COLUMNS)
 
 
 @app.command("stop")
@@ -146,11 +172,18 @@ def logs(
     ] = None,
     task: Annotated[str | None, typer.Option("--taskId", "--task-id", help="Only this task's log.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", help="The last lines of each task.")] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new task logs until the job ends.")
+    ] = False,
 ) -> None:
     """Show what a job's algorithms printed, task by task."""
     state = get_state(ctx)
     wanted = {"nodeName": node, "batchIndex": batch_index, "taskId": task, "limit": limit}
     params = {k: str(v) for k, v in wanted.items() if v is not None} or None
+    if follow:
+        job_status = tasklogs.follow(state.client, job_id, params)
+        output.plain(f"job {job_id} {job_status}", stderr=True)
+        return
     answer = state.client.get(f"exec/logs/{segment(job_id)}", params=params)
     if state.as_json:
         output.emit(answer, as_json=True)
@@ -161,7 +194,7 @@ def logs(
         return
     for entry in entries:
         if isinstance(entry, dict) and isinstance(entry.get("lines"), list):
-            _print_task_log(entry)
+            tasklogs.print_task_log(entry)
         elif isinstance(entry, dict) and "message" in entry:
             prefix = " ".join(str(entry[k]) for k in ("nodeName", "level") if entry.get(k))
             output.plain(f"{prefix}: {entry['message']}" if prefix else str(entry["message"]))
@@ -172,19 +205,3 @@ def logs(
         output.warn(
             f"{total - len(entries)} more tasks have logs: narrow down with --node, --batchIndex or --taskId"
         )
-
-
-def _print_task_log(entry: dict[str, Any]) -> None:
-    """``==> node #batchIndex (taskId)`` then ``[stream] message`` per line (the API's shape)."""
-    output.plain(
-        f"==> {entry.get('nodeName')} #{entry.get('batchIndex')} ({entry.get('taskId')})", style="bold"
-    )
-    if entry.get("truncated"):
-        output.plain(f"[{entry['truncated']} earlier lines not shown]", style="yellow")
-    for line in entry["lines"]:
-        if not isinstance(line, dict):
-            output.plain(str(line))
-            continue
-        stream = str(line.get("stream", ""))
-        tag = f"{stream}, idle" if line.get("idle") else stream
-        output.plain(f"[{tag}] {line.get('message', '')}", style="red" if stream == "stderr" else None)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import yaml
 from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.syntax import Syntax
 from rich.text import Text
 
@@ -53,6 +54,20 @@ def emit(value: Any, *, as_json: bool) -> None:
 def note(message: str, *, as_json: bool = False, style: str | None = None) -> None:
     """A line for the user: stdout in pretty mode, stderr in JSON mode."""
     (err if as_json else out).print(Text(message, style=style or ""))
+
+
+@contextlib.contextmanager
+def upload_bar(label: str, total: int) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr for an upload; yields the client's `progress` callback.
+    Nothing is drawn when stderr is not a terminal."""
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task(label, total=total)
+
+        def advance(sent: int, size: int) -> None:
+            bar.update(task, completed=sent, total=size)
+
+        yield advance
 
 
 @contextlib.contextmanager

@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from hkubectl import store as store_commands
 from hkubectl.client import segment
 from hkubectl.descriptors import load_descriptor
+from hkubectl.formats import Column, OutputOption, field
 from hkubectl.state import FileOption, get_state
 
 app = typer.Typer(help="Store, update, get, list and delete pipelines.", no_args_is_help=True)
 
 PATH = "store/pipelines"
+
+
+def node_names(entry: dict[str, Any]) -> str:
+    nodes = entry.get("nodes")
+    return (
+        ",".join(str(n.get("nodeName")) for n in nodes if isinstance(n, dict))
+        if isinstance(nodes, list)
+        else ""
+    )
+
+
+COLUMNS: list[Column] = [
+    ("name", field("name")),
+    ("nodes", node_names),
+    ("experiment", field("experimentName")),
+    ("priority", field("priority")),
+]
 
 
 def _send(ctx: typer.Context, file: str, *, update: bool) -> None:
@@ -44,15 +62,16 @@ def update(ctx: typer.Context, file: FileOption) -> None:
 def get(
     ctx: typer.Context,
     name: Annotated[str | None, typer.Argument(help="Pipeline name; all pipelines when left out.")] = None,
+    fmt: OutputOption = None,
 ) -> None:
     """Show one stored pipeline, or all of them."""
-    store_commands.show(get_state(ctx), f"{PATH}/{segment(name)}" if name else PATH)
+    store_commands.show(get_state(ctx), f"{PATH}/{segment(name)}" if name else PATH, fmt, COLUMNS)
 
 
 @app.command("list")
-def list_pipelines(ctx: typer.Context) -> None:
-    """List stored pipeline names."""
-    store_commands.list_names(get_state(ctx), PATH)
+def list_pipelines(ctx: typer.Context, fmt: OutputOption = None) -> None:
+    """List stored pipeline names (whole pipelines with -o)."""
+    store_commands.list_names(get_state(ctx), PATH, fmt, COLUMNS)
 
 
 @app.command("delete")

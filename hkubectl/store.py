@@ -3,13 +3,14 @@ showing and deleting one entry, and sending a descriptor that may already (or no
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import typer
 
 from hkubectl import output
 from hkubectl.client import ApiError
+from hkubectl.formats import Column, Format, render
 from hkubectl.state import State
 
 
@@ -18,9 +19,14 @@ def names_of(entries: Any) -> list[Any]:
     return [entry.get("name") for entry in entries or [] if isinstance(entry, dict)]
 
 
-def list_names(state: State, path: str) -> None:
-    """Print the names of a store listing: a JSON array, or one name a line."""
-    names = names_of(state.client.get(path))
+def list_names(state: State, path: str, fmt: Format | None = None, columns: Sequence[Column] = ()) -> None:
+    """Print the names of a store listing: a JSON array, or one name a line; with `-o`,
+    the whole entries as json, yaml or a table of `columns`."""
+    entries = state.client.get(path)
+    if fmt is not None:
+        render(entries, fmt, columns)
+        return
+    names = names_of(entries)
     if state.as_json:
         output.emit(names, as_json=True)
     else:
@@ -28,9 +34,13 @@ def list_names(state: State, path: str) -> None:
             output.plain(str(name))
 
 
-def show(state: State, path: str) -> None:
-    """Print one entry (or a whole listing) as the server returned it."""
-    output.emit(state.client.get(path), as_json=state.as_json)
+def show(state: State, path: str, fmt: Format | None = None, columns: Sequence[Column] = ()) -> None:
+    """Print one entry (or a whole listing) as the server returned it, or as `-o` asks."""
+    answer = state.client.get(path)
+    if fmt is not None:
+        render(answer, fmt, columns)
+        return
+    output.emit(answer, as_json=state.as_json)
 
 
 def delete(state: State, path: str, params: Mapping[str, str] | None = None) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from hkube_site import redis_client as rc
-from pipelines import messages
+from pipelines import job_traces, messages
 from pipelines.models import Job
 
 
@@ -33,5 +33,6 @@ def finished(job_id: str) -> None:
     def send() -> None:
         rc.publish({"finished": job_id})
         messages.send_finished_event(job_id)
+        job_traces.job_ended(job_id)
 
     transaction.on_commit(send)

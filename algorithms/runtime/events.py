@@ -28,6 +28,7 @@ import redis
 
 from algorithms.runtime import protocol as p
 from hkube_site import redis_client as rc
+from hkube_site.tracing import AlgorithmSpans
 from pipelines.taskspec import TaskSpec
 
 log = logging.getLogger(__name__)
@@ -35,14 +36,23 @@ log = logging.getLogger(__name__)
 Handler = Callable[[dict[str, Any]], object]
 
 
-def task_events(spec: TaskSpec, batch_index: int, then: Handler | None = None) -> Handler:
-    """The `on_event` handler of one task: progress is published, the rest goes to `then`."""
+def task_events(
+    spec: TaskSpec, batch_index: int, then: Handler | None = None, spans: AlgorithmSpans | None = None
+) -> Handler:
+    """The `on_event` handler of one task: progress is published, `startSpan`/`finishSpan`
+    open and close the algorithm's own spans (traced only when tracing is on), the rest
+    goes to `then`."""
     job_id = spec["jobId"]
     field = rc.progress_field(spec["nodeName"], batch_index)
 
     def on_event(message: dict[str, Any]) -> object:
-        if message.get("command") == p.PROGRESS:
+        command = message.get("command")
+        if command == p.PROGRESS:
             publish_progress(job_id, field, message.get("data"))
+            return None
+        if command == p.START_SPAN or command == p.FINISH_SPAN:
+            if spans is not None:
+                (spans.start if command == p.START_SPAN else spans.finish)(message.get("data"))
             return None
         return then(message) if then is not None else None
 

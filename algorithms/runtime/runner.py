@@ -22,6 +22,7 @@ from algorithms.runtime.events import task_events
 from algorithms.runtime.session import AlgorithmSession, TaskOutcome
 from builds import languages
 from builds.languages.base import StorageSite, Version
+from hkube_site import tracing
 from pipelines import taskspec
 from pipelines.engine import ids, planning, references
 from pipelines.engine.retry import retry_of
@@ -126,12 +127,16 @@ class Runner:
     ) -> TaskRecord:
         """Run one item and keep what the algorithm printed meanwhile (see pipelines/logs.py)."""
         task_log = TaskLog()
-        try:
-            return self._attempts(session, spec, plan, index, batch_index, task_log)
-        finally:
-            job_id, node = spec["jobId"], spec["nodeName"]
-            task_id = ids.task_id(job_id, node, batch_index)
-            task_log.save(self.storage, spec["cluster"], job_id, task_id, node, batch_index)
+        job_id, node = spec["jobId"], spec["nodeName"]
+        task_id = ids.task_id(job_id, node, batch_index)
+        with tracing.task_span(job_id, node, task_id, batch_index, spec["algorithmName"]) as span:
+            try:
+                outcome = self._attempts(session, spec, plan, index, batch_index, task_log)
+            finally:
+                task_log.save(self.storage, spec["cluster"], job_id, task_id, node, batch_index)
+            if outcome["status"] != "succeed":
+                tracing.fail(span, outcome["error"] or outcome["status"])
+            return outcome
 
     def _attempts(
         self,
@@ -160,9 +165,16 @@ class Runner:
             if attempt > 1:
                 task_log.note(f"attempt {attempt}")
             run = session.run  # run_task, or run_attached for a debug client (runtime/attach.py)
-            with code_api.TaskCodeApi(session, payload) as api:  # its exit stops leftover sub-pipelines
-                on_event = task_events(spec, batch_index, api.on_event)
+            with (
+                code_api.TaskCodeApi(session, payload) as api,  # its exit stops leftover sub-pipelines
+                tracing.child_span(f"algorithm {spec['algorithmName']}", {"hkube.job_id": job_id}) as span,
+            ):
+                spans = tracing.AlgorithmSpans(span, job_id)
+                on_event = task_events(spec, batch_index, api.on_event, spans)
                 outcome = api.ended(run(payload, on_event=on_event, timeout=ttl))
+                spans.close()
+                if outcome.status != "done":
+                    tracing.fail(span, (outcome.error or {}).get("message") or outcome.status)
             task_log.add(session.drain_log_records())
             if outcome.status == "done":
                 try:

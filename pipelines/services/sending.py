@@ -12,6 +12,7 @@ from __future__ import annotations
 from celery import chord
 from celery.canvas import Signature
 
+from hkube_site import tracing
 from hkube_site.celery import app
 from pipelines import messages, ports
 from pipelines.taskspec import RUN_ITEMS, TaskSpec, for_message
@@ -31,6 +32,13 @@ def send_chunks(spec: TaskSpec, chunks: list[list[int]], *, inline_finish: bool)
     queue, runs once every chunk ended (`node_failed_unexpectedly` if the chord breaks)."""
     algorithms = ports.get()
     queue, workers = algorithms.route(spec)  # algorithm.<name>, or debug.<name> for a debug node
+    with tracing.in_node(spec["jobId"], spec["nodeName"]):  # the messages carry the node's context
+        sent = _send(spec, chunks, queue, inline_finish)
+    algorithms.wake(workers)
+    return sent
+
+
+def _send(spec: TaskSpec, chunks: list[list[int]], queue: str, inline_finish: bool) -> list[str]:
     priority = int(spec["priority"])
     if inline_finish:
         message = for_message(spec, inline_finish=True)
@@ -46,5 +54,4 @@ def send_chunks(spec: TaskSpec, chunks: list[list[int]], *, inline_finish: bool)
         )
         result = chord(header)(body)
         sent = [r.id for r in (result.parent.results if result.parent else [])]
-    algorithms.wake(workers)
     return sent

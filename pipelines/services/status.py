@@ -8,6 +8,7 @@ from typing import Any
 from django.db.models import Count
 
 from hkube_site import redis_client as rc
+from hkube_site import tracing
 from hkube_site.errors import InvalidData
 from hkube_site.object_store import get_storage
 from pipelines import ports
@@ -91,6 +92,9 @@ def status_object(job: Job) -> dict[str, Any]:
         if job.active_time:
             body["netTimeTook"] = round((job.end_time - job.active_time) / 1000, 3)
         body["grossTimeTook"] = round((job.end_time - job.start_time) / 1000, 3)
+    trace_id = tracing.job_trace_id(job.job_id)  # only when tracing is on
+    if trace_id:
+        body["traceId"] = trace_id
     if job.error:
         body["error"] = job.error
         if job.error_node:

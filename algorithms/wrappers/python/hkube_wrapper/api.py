@@ -53,6 +53,17 @@ class HkubeApi:
         """Report progress of the running task (0-100)."""
         self._send({"command": "progress", "data": {"progress": percent, "message": message}})
 
+    def start_span(self, name: str, tags: dict[str, Any] | None = None) -> None:
+        """Open a span of the running task's trace (nested in any span still open)."""
+        self._send({"command": "startSpan", "data": {"name": name, "tags": tags or {}}})
+
+    def finish_span(self, tags: dict[str, Any] | None = None, error: str | None = None) -> None:
+        """Close the span opened last, with more tags and, if it failed, an error."""
+        data: dict[str, Any] = {"tags": tags or {}}
+        if error:
+            data["error"] = error
+        self._send({"command": "finishSpan", "data": data})
+
     def start_algorithm(self, name: str, input: list[Any] | None = None, includeResult: bool = True) -> Any:
         """Not supported yet: always raises NotImplementedError."""
         raise NotImplementedError(_NOT_YET.format(name="start_algorithm"))
