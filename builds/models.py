@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db import models
 
 from pipelines.models import now_ms
@@ -58,5 +59,8 @@ class Build(models.Model):
             "endTime": self.end_time,
             "timestamp": self.timestamp,
             "version": self.version or None,
-            "buildMode": "local",
+            # HKube's build mode names the builder: kaniko in a cluster.
+            "buildMode": "kaniko"
+            if getattr(settings, "HKUBE_LAUNCHER", "local") == "kubernetes"
+            else "local",
         }

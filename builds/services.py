@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from builds import tasks
+from builds import cluster, tasks
 from builds.models import Build, BuildStatus
 from hkube_site.errors import InvalidData, NotFound
 from hkube_site.object_store import get_storage
@@ -83,13 +83,16 @@ def list_builds(algorithm_name: str, *, newest_first: bool = True, limit: int | 
 
 
 def stop_build(build_id: str) -> None:
-    """The running step (pip, npm, javac) is killed within half a second (`execute.py`)."""
+    """Locally the running step (pip, npm, javac) is killed within half a second
+    (`execute.py`); in the cluster the build's Job is deleted once this commits."""
     build = get_build(build_id)
     changed = Build.objects.filter(build_id=build_id, status__in=RUNNING).update(
         status=BuildStatus.STOPPED, end_time=now_ms()
     )
     if not changed:
         raise InvalidData(f"unable to stop build because its in {build.status} status")
+    if cluster.enabled():
+        transaction.on_commit(lambda: tasks.delete_build_job.delay(build_id))
 
 
 def rerun_build(build_id: str) -> None:

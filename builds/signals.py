@@ -10,6 +10,8 @@ from django.dispatch import Signal
 # Keyword arguments:
 #   build_id: str; algorithm_name: str;
 #   descriptor: dict[str, Any]  (the algorithm as applied, kept on the Build row);
-#   version: str  (the new version's id); code_path: str; env_path: str.
+#   version: str  (the new version's id); code_path: str; env_path: str  (local builds);
+#   image: str  (cluster builds: the pushed image, also the descriptor's `algorithmImage`;
+#   code_path and env_path are empty then).
 # The receiver creates the version, and makes it current as HKube does.
 build_completed = Signal()
