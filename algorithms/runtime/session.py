@@ -4,7 +4,7 @@ The algorithm (HKube's ``hkube-python-wrapper``, ``@hkube/nodejs-wrapper`` or ou
 ``algorithms/wrappers``) is the WebSocket client; this module is the server. One session drives one
 task at a time over one connection, for as many tasks as the caller wants.
 
-Threads: the websockets server runs in a background thread and hands each connection to
+Threads: the websockets server runs in a background thread and hands each connection to the slot's
 ``_handle``, which only publishes it; ``run_task`` then calls the connection's ``recv`` directly from
 the caller's thread, so a message costs one blocking call and no hand-off beyond websockets' own
 reader thread. The process (``process.py``) is reaped by a watcher thread, and two reader threads
@@ -23,7 +23,6 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
@@ -37,6 +36,7 @@ from .outcome import AlgorithmStartError as AlgorithmStartError
 from .outcome import EventHandler
 from .outcome import TaskOutcome as TaskOutcome
 from .process import AlgorithmProcess
+from .slot import ConnectionSlot
 
 # A task's phase. _WAITING: an attached session waits for its client (attach.py).
 _IDLE, _INIT, _RUNNING, _WAITING = 0, 1, 2, 3
@@ -46,7 +46,7 @@ class _HandlerFailed(Exception):
     """Carries an exception of the caller's on_event out of run_task untouched."""
 
 
-class AlgorithmSession:
+class AlgorithmSession(ConnectionSlot):
     """An algorithm process kept warm behind a private WebSocket server on 127.0.0.1.
 
     ``attach.AttachedSession`` is the same server without a process: it waits for an algorithm
@@ -192,17 +192,6 @@ class AlgorithmSession:
     def alive(self) -> bool:
         """True while the process runs and tasks can run."""
         return self._proc is not None and not (self._closed or self._broken or self._exited.is_set())
-
-    @property
-    def url(self) -> str:
-        """Where the server listens, ``ws://host:port/path`` (the port is known once started)."""
-        return f"ws://{self.host}:{self.port}{self._path}"
-
-    @property
-    def connected(self) -> bool:
-        """Whether a client is connected now."""
-        conn = self._conn
-        return conn is not None and conn.state is State.OPEN
 
     @property
     def pid(self) -> int | None:
@@ -468,78 +457,10 @@ class AlgorithmSession:
             self._broken = reason
         self._kill_group()
 
-    # --- connection, process and streams ---------------------------------------------------------
-
-    def _handle(self, conn: ServerConnection) -> None:
-        request = conn.request
-        url = urlsplit(request.path if request is not None else "")
-        if url.path != self._path:
-            conn.close(1008, "unknown algorithm slot")
-            return
-        query = parse_qs(url.query)
-        try:
-            codec = p.get_codec(query.get("encoding", [p.DEFAULT_ENCODING])[0])
-        except (ValueError, p.CodecUnavailableError) as exc:
-            with self._changed:
-                self._connect_error = str(exc)
-                self._changed.notify_all()
-            conn.close(1003, "unsupported encoding")
-            return
-        with self._changed:
-            if self._refuses_another():
-                refused = True
-            else:
-                refused = False
-                self._set_connection(conn, codec, query)
-        if refused:
-            # HKube's wrapper exits on this message; without it, it would retry every 0.1 s.
-            with contextlib.suppress(ConnectionClosed):
-                conn.send(codec.encode({"command": "alreadyConnectedError", "data": {"hostname": self.host}}))
-            conn.close(4001, "alreadyConnectedError")
-            return
-        conn.wait_closed()  # returning would close the connection
-
-    def _refuses_another(self) -> bool:
-        """Whether a new connection is refused (holds ``_changed``): never here, a reconnecting
-        wrapper replaces its old connection."""
-        return False
+    # --- process and streams ---------------------------------------------------------------------
 
     def _started(self) -> bool:
         return self._proc is not None
-
-    def _set_connection(self, conn: ServerConnection, codec: p.Codec, query: dict[str, list[str]]) -> None:
-        """Holds ``_changed``."""
-        self._codec = codec
-        self._start_frame = codec.encode({"command": p.START, "data": {"spanId": None}})
-        self.encoding = codec.name
-        # HKube treats anything but v3 as v1 (protocol reference §1.2).
-        self.storage_mode = "v3" if query.get("storage", [p.DEFAULT_STORAGE_MODE])[0] == "v3" else "v1"
-        self.pipelined = query.get("pipelined", ["0"])[0] == "1"
-        self._conn = conn
-        self._changed.notify_all()
-
-    def _connected_or_over(self) -> bool:
-        conn = self._conn
-        return (
-            (conn is not None and conn.state is State.OPEN)
-            or self._exited.is_set()
-            or self._connect_error is not None
-            or self._closed
-        )
-
-    def _connection(self) -> ServerConnection | None:
-        """The open connection, waiting for a reconnect if the wrapper dropped it while idle."""
-        conn = self._conn
-        if conn is not None and conn.state is State.OPEN and self._broken is None:
-            return conn
-        if not self._started():
-            raise RuntimeError("session not started; call start() first")
-        with self._changed:
-            self._changed.wait_for(self._connected_or_over, self.connect_timeout)
-            conn = self._conn
-        if self.alive and conn is not None and conn.state is State.OPEN:
-            return conn
-        return None
 
     def _start_failure(self) -> AlgorithmStartError:
         proc = self._proc
