@@ -81,6 +81,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "hkube_site.request_guard.RequestGuard",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -157,7 +158,13 @@ SPECTACULAR_SETTINGS = {
     # The API is served under two prefixes; document it once.
     "PREPROCESSING_HOOKS": ["hkube_site.api.only_primary_prefix"],
 }
-DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("HKUBE_BODY_LIMIT_BYTES", 2000 * 1024 * 1024)
+# Request bodies (hkube_site/request_guard.py): over the limit -> 413 in HKube's envelope.
+# HKube allows 2000mb; a body is held in memory, so ours is smaller. Code archives
+# (multipart uploads) have HKUBE_MAX_UPLOAD_BYTES instead.
+HKUBE_MAX_BODY_BYTES = env_int("HKUBE_MAX_BODY_BYTES", env_int("HKUBE_BODY_LIMIT_BYTES", 100 * 1024 * 1024))
+# Deeper JSON is refused with a 400: parsing and validating it would exhaust Python's stack.
+HKUBE_MAX_JSON_DEPTH = env_int("HKUBE_MAX_JSON_DEPTH", 100)
+DATA_UPLOAD_MAX_MEMORY_SIZE = HKUBE_MAX_BODY_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 # --- Redis and Celery ---------------------------------------------------------------------
