@@ -157,6 +157,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # The API is served under two prefixes; document it once.
     "PREPROCESSING_HOOKS": ["hkube_site.api.only_primary_prefix"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "hkube_site.openapi.error_responses",
+    ],
 }
 # Request bodies (hkube_site/request_guard.py): over the limit -> 413 in HKube's envelope.
 # HKube allows 2000mb; a body is held in memory, so ours is smaller. Code archives

@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 from algorithms import resources, services
 from algorithms.models import Algorithm, AlgorithmVersion
 from hkube_site.errors import ApiError, InvalidData, NotFound
+from hkube_site.openapi import JSON_LIST, OBJECT_OR_LIST
 from hkube_site.validation import ValidationError
 
 OBJ = {"type": "object", "additionalProperties": True}
@@ -80,12 +81,16 @@ class ApplyAlgorithm(APIView):
 
 
 class StoreAlgorithms(APIView):
-    @extend_schema(responses={200: OBJ}, summary="All algorithms")
+    @extend_schema(responses={200: JSON_LIST}, summary="All algorithms")
     def get(self, request: Request) -> Response:
         reasons = resources.unscheduled_reasons()
         return Response([_with_reason(a.as_api(), reasons) for a in Algorithm.objects.all()])
 
-    @extend_schema(request=OBJ, responses={201: OBJ}, summary="Insert an algorithm (or an array)")
+    @extend_schema(
+        request={"application/json": OBJ},
+        responses={201: OBJECT_OR_LIST},
+        summary="Insert an algorithm (or an array)",
+    )
     def post(self, request: Request) -> Response:
         overwrite = request.query_params.get("overwrite") not in (None, "")
         payload = _json_field(request, "payload", None)
@@ -106,7 +111,7 @@ class StoreAlgorithms(APIView):
             services.insert_algorithm(dict(data), allow_overwrite=overwrite).algorithm, status=201
         )
 
-    @extend_schema(request=OBJ, responses={200: OBJ}, summary="Update an algorithm")
+    @extend_schema(request={"application/json": OBJ}, responses={200: OBJ}, summary="Update an algorithm")
     def put(self, request: Request) -> Response:
         payload = _json_field(request, "payload", None)
         if payload is not None:
@@ -175,7 +180,9 @@ class AlgorithmVersion_(APIView):
 
 
 class ApplyVersion(APIView):
-    @extend_schema(request=OBJ, responses={201: OBJ}, summary="Make a version the current one")
+    @extend_schema(
+        request={"application/json": OBJ}, responses={201: OBJ}, summary="Make a version the current one"
+    )
     def post(self, request: Request) -> Response:
         body = request.data if isinstance(request.data, dict) else {}
         for key in ("name", "version"):
