@@ -59,6 +59,9 @@ def env_bool(name: str, default: bool) -> bool:
 
 
 HKUBE_HOME = Path(env_str("HKUBE_HOME", str(BASE_DIR / ".hkube"))).resolve()
+# `manage.py up`: the API's and Flower's ports (also its --port and --flower-port flags).
+HKUBE_PORT = env_int("HKUBE_PORT", 8000)
+HKUBE_FLOWER_PORT = env_int("HKUBE_FLOWER_PORT", 5555)
 
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "hkube-embedded-insecure-key-change-me-in-a-cluster")
 DEBUG = env_bool("DJANGO_DEBUG", False)
