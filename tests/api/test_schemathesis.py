@@ -74,6 +74,7 @@ def fuzz_environment(db: None, redis_url: str, real_redis: Any) -> Iterator[None
     max_examples=8,
     deadline=None,
     derandomize=True,
+    database=None,
     suppress_health_check=list(HealthCheck),
 )
 def test_every_operation_answers_as_documented(case: Any) -> None:
