@@ -167,7 +167,7 @@ def listening_socket() -> socket.socket:
     return sock
 
 
-def test_a_killed_api_is_restarted_and_answers_again(up: Up) -> None:
+def test_a_killed_api_or_worker_is_restarted_and_the_api_answers_again(up: Up) -> None:
     up.start()
     first = up.child_pid("api")
     assert first is not None
@@ -177,7 +177,13 @@ def test_a_killed_api_is_restarted_and_answers_again(up: Up) -> None:
     assert "api restarted" in up.events()
     assert up.process is not None and up.process.poll() is None, "up itself kept running"
     assert answers(f"{up.api}store/pipelines")
+    engine = up.child_pid("engine")
+    assert engine is not None
+    os.kill(engine, signal.SIGKILL)  # a worker comes back the same way
+    wait_until(lambda: "engine restarted" in up.events(), 20, "the engine worker restarted")
+    assert up.child_pid("engine") != engine
     up.stop()
+    assert processes_of(up.home) == []
 
 
 def test_a_taken_flower_port_moves_flower_and_the_rest_runs(up: Up) -> None:
