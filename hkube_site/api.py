@@ -19,7 +19,7 @@ OBJ = {"type": "object", "additionalProperties": True}
 
 
 class Versions(APIView):
-    @extend_schema(responses={200: OBJ}, summary="API versions")
+    @extend_schema(responses={200: {"type": "array", "items": {"type": "string"}}}, summary="API versions")
     def get(self, request: Request) -> Response:
         return Response(["v1"])
 

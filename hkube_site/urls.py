@@ -8,7 +8,12 @@ from django.contrib import admin
 from django.contrib.staticfiles.views import serve as static_serve
 from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularJSONAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
 
 from algorithms.api import views as alg
 from builds.api import views as bld
@@ -142,7 +147,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("api/v1/", include(api_v1)),
     path("hkube/api-server/api/v1/", include(api_v1)),
     re_path(r"^swagger-api/?$", SpectacularAPIView.as_view(), name="schema"),
-    re_path(r"^api/v1/openapi\.json$", SpectacularAPIView.as_view()),
+    re_path(r"^api/v1/openapi\.json$", SpectacularJSONAPIView.as_view()),
     re_path(r"^swagger/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     re_path(r"^redoc/?$", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     re_path(r"^metrics/?$", metrics.metrics_view),

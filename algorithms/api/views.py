@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 from algorithms import listing, resources, services
 from algorithms.models import AlgorithmVersion
 from hkube_site.errors import ApiError, InvalidData, NotFound
+from hkube_site.openapi import JSON_LIST, OBJECT_OR_LIST
 from hkube_site.validation import ValidationError
 
 OBJ = {"type": "object", "additionalProperties": True}
@@ -80,13 +81,17 @@ class ApplyAlgorithm(APIView):
 
 
 class StoreAlgorithms(APIView):
-    @extend_schema(responses={200: OBJ}, summary="Algorithms by creation (?name=&sort=asc|desc&limit=)")
+    @extend_schema(responses={200: JSON_LIST}, summary="Algorithms by creation (?name=&sort=asc|desc&limit=)")
     def get(self, request: Request) -> Response:
         reasons = resources.unscheduled_reasons()
         algorithms = listing.list_algorithms(request.query_params)
         return Response([_with_reason(a.as_api(), reasons) for a in algorithms])
 
-    @extend_schema(request=OBJ, responses={201: OBJ}, summary="Insert an algorithm (or an array)")
+    @extend_schema(
+        request={"application/json": OBJ},
+        responses={201: OBJECT_OR_LIST},
+        summary="Insert an algorithm (or an array)",
+    )
     def post(self, request: Request) -> Response:
         # HKube tests the query value for truthiness only: "false" turns overwrite on too.
         overwrite = request.query_params.get("overwrite") not in (None, "")
@@ -112,7 +117,7 @@ class StoreAlgorithms(APIView):
             services.insert_algorithm(dict(data), allow_overwrite=overwrite).algorithm, status=201
         )
 
-    @extend_schema(request=OBJ, responses={200: OBJ}, summary="Update an algorithm")
+    @extend_schema(request={"application/json": OBJ}, responses={200: OBJ}, summary="Update an algorithm")
     def put(self, request: Request) -> Response:
         payload = _json_field(request, "payload", None)
         if payload is not None:
@@ -215,7 +220,9 @@ class AlgorithmVersion_(APIView):
 
 
 class ApplyVersion(APIView):
-    @extend_schema(request=OBJ, responses={201: OBJ}, summary="Make a version the current one")
+    @extend_schema(
+        request={"application/json": OBJ}, responses={201: OBJ}, summary="Make a version the current one"
+    )
     def post(self, request: Request) -> Response:
         body = request.data if isinstance(request.data, dict) else {}
         for key in ("name", "version"):

@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from builds import services
 from hkube_site.errors import InvalidData
+from hkube_site.openapi import JSON_LIST
 
 OBJ = {"type": "object", "additionalProperties": True}
 
@@ -22,7 +23,7 @@ class BuildStatus_(APIView):
 
 
 class BuildList(APIView):
-    @extend_schema(responses={200: OBJ}, summary="Builds of an algorithm")
+    @extend_schema(responses={200: JSON_LIST}, summary="Builds of an algorithm")
     def get(self, request: Request, name: str) -> Response:
         order = request.query_params.get("sort", "desc")
         if order not in ("asc", "desc"):
@@ -45,14 +46,14 @@ def _build_id(request: Request) -> str:
 
 
 class BuildStop(APIView):
-    @extend_schema(request=OBJ, responses={200: OBJ}, summary="Stop a build")
+    @extend_schema(request={"application/json": OBJ}, responses={200: OBJ}, summary="Stop a build")
     def post(self, request: Request) -> Response:
         services.stop_build(_build_id(request))
         return Response({"message": "OK"})
 
 
 class BuildRerun(APIView):
-    @extend_schema(request=OBJ, responses={200: OBJ}, summary="Run a build again")
+    @extend_schema(request={"application/json": OBJ}, responses={200: OBJ}, summary="Run a build again")
     def post(self, request: Request) -> Response:
         services.rerun_build(_build_id(request))
         return Response({"message": "OK"})

@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from hkube_site.openapi import EMPTY_ERRORS, JSON_LIST
 from pipelines import schema, search, services
 from pipelines.api.views import DESCRIPTOR, JOB_ID, body_dict
 
@@ -19,41 +20,51 @@ JOB_ID_BODY = {"type": "object", "properties": {"jobId": {"type": "string"}}, "r
 
 
 class ExecAlgorithm(APIView):
-    @extend_schema(request=DESCRIPTOR, responses={200: JOB_ID}, summary="Run one algorithm")
+    @extend_schema(
+        request={"application/json": DESCRIPTOR}, responses={200: JOB_ID}, summary="Run one algorithm"
+    )
     def post(self, request: Request) -> Response:
         return Response({"jobId": services.run_algorithm(body_dict(request)).job_id})
 
 
 class ExecRerun(APIView):
-    @extend_schema(request=JOB_ID_BODY, responses={200: JOB_ID}, summary="Run a job's pipeline again")
+    @extend_schema(
+        request={"application/json": JOB_ID_BODY},
+        responses={200: JOB_ID},
+        summary="Run a job's pipeline again",
+    )
     def post(self, request: Request) -> Response:
         return Response({"jobId": services.rerun_job(body_dict(request)).job_id})
 
 
 class ExecCaching(APIView):
     @extend_schema(
-        request=DESCRIPTOR, responses={200: JOB_ID}, summary="Run a node and its descendants again"
+        request={"application/json": DESCRIPTOR},
+        responses={200: JOB_ID},
+        summary="Run a node and its descendants again",
     )
     def post(self, request: Request) -> Response:
         return Response({"jobId": services.run_from_node(body_dict(request)).job_id})
 
 
 class ExecPause(APIView):
-    @extend_schema(request=JOB_ID_BODY, responses={200: OK}, summary="Pause a job")
+    @extend_schema(request={"application/json": JOB_ID_BODY}, responses={200: OK}, summary="Pause a job")
     def post(self, request: Request) -> Response:
         services.pause_job(schema.validate_pause(body_dict(request))["jobId"])
         return Response({"message": "OK"})
 
 
 class ExecResume(APIView):
-    @extend_schema(request=JOB_ID_BODY, responses={200: OK}, summary="Resume a paused job")
+    @extend_schema(
+        request={"application/json": JOB_ID_BODY}, responses={200: OK}, summary="Resume a paused job"
+    )
     def post(self, request: Request) -> Response:
         services.resume_job(schema.validate_resume(body_dict(request))["jobId"])
         return Response({"message": "OK"})
 
 
 class ExecJobs(APIView):
-    @extend_schema(responses={200: DESCRIPTOR}, summary="Running jobs (or those in ?status=)")
+    @extend_schema(responses={200: JSON_LIST}, summary="Running jobs (or those in ?status=)")
     def get(self, request: Request) -> Response:
         status = request.query_params.get("status") or None
         raw = request.query_params.get("raw") == "true"
@@ -67,7 +78,10 @@ class ExecAuditTrail(APIView):
 
 
 class ExecFlowInput(APIView):
-    @extend_schema(responses={200: DESCRIPTOR, 404: OpenApiResponse(description="empty body")})
+    @extend_schema(
+        responses={200: DESCRIPTOR, 404: OpenApiResponse(description="empty body")},
+        extensions={EMPTY_ERRORS: True},
+    )
     def get(self, request: Request, job_id: str) -> HttpResponse:
         data = search.flow_input(job_id)
         if data is None:
@@ -83,6 +97,8 @@ class ExecSearch(APIView):
     def get(self, request: Request) -> Response:
         return Response(search.search_jobs(search.search_query(request.query_params.dict())))
 
-    @extend_schema(request=DESCRIPTOR, responses={200: DESCRIPTOR}, summary="Search jobs")
+    @extend_schema(
+        request={"application/json": DESCRIPTOR}, responses={200: DESCRIPTOR}, summary="Search jobs"
+    )
     def post(self, request: Request) -> Response:
         return Response(search.search_jobs(body_dict(request)))

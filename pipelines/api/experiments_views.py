@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from hkube_site.errors import InvalidData
+from hkube_site.openapi import JSON_LIST
 from pipelines import services
 from pipelines.api.views import body_dict
 
@@ -16,11 +17,11 @@ NAME_REQUIRED = "data should have required property 'name'"
 
 
 class Experiments(APIView):
-    @extend_schema(responses={200: OBJ}, summary="All experiments")
+    @extend_schema(responses={200: JSON_LIST}, summary="All experiments")
     def get(self, request: Request) -> Response:
         return Response([e.as_api() for e in services.list_experiments()])
 
-    @extend_schema(request=OBJ, responses={200: OBJ}, summary="Create an experiment")
+    @extend_schema(request={"application/json": OBJ}, responses={200: OBJ}, summary="Create an experiment")
     def post(self, request: Request) -> Response:
         experiment = services.create_experiment(body_dict(request))
         return Response({"message": "OK", "name": experiment.name})

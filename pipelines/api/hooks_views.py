@@ -57,7 +57,11 @@ class WebhookList(APIView):
 
 
 class CronStart(APIView):
-    @extend_schema(request=NAME_PATTERN, responses={200: OK}, summary="Enable a stored pipeline's cron")
+    @extend_schema(
+        request={"application/json": NAME_PATTERN},
+        responses={200: OK},
+        summary="Enable a stored pipeline's cron",
+    )
     def post(self, request: Request) -> Response:
         body = schema.validate_cron_start(body_dict(request))
         triggers.set_cron(body["name"], enabled=True, pattern=body.get("pattern"))
@@ -65,7 +69,11 @@ class CronStart(APIView):
 
 
 class CronStop(APIView):
-    @extend_schema(request=NAME_PATTERN, responses={200: OK}, summary="Disable a stored pipeline's cron")
+    @extend_schema(
+        request={"application/json": NAME_PATTERN},
+        responses={200: OK},
+        summary="Disable a stored pipeline's cron",
+    )
     def post(self, request: Request) -> Response:
         body = schema.validate_cron_stop(body_dict(request))
         triggers.set_cron(body["name"], enabled=False)

@@ -14,7 +14,9 @@ OBJ = {"type": "object", "additionalProperties": True}
 
 
 class PipelineGraphPreview(APIView):
-    @extend_schema(request=OBJ, responses={200: OBJ}, summary="The graph of a pipeline descriptor")
+    @extend_schema(
+        request={"application/json": OBJ}, responses={200: OBJ}, summary="The graph of a pipeline descriptor"
+    )
     def post(self, request: Request) -> Response:
         return Response(graph_preview.preview_request(request.data))
 

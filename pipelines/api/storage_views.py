@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from hkube_site.errors import InvalidData, NotFound
+from hkube_site.openapi import JSON_LIST, OBJECT_OR_LIST
 from pipelines import outputs, storage_browser
 from pipelines.api.views import get_job
 from storage import StorageError
@@ -115,7 +116,7 @@ class StorageDownloadResults(APIView):
         return response
 
 
-LISTING = {"type": "object", "additionalProperties": True}
+LISTING = OBJECT_OR_LIST  # one path's listing, or one per bucket without a path
 LIST_PARAMS = [
     OpenApiParameter("sort", OpenApiTypes.STR, description="the field to sort by (path, size, mtime)"),
     OpenApiParameter("order", OpenApiTypes.STR, enum=["asc", "desc"]),
@@ -134,7 +135,7 @@ def _listings(
 
 
 class StoragePrefixTypes(APIView):
-    @extend_schema(responses={200: LISTING}, summary="The storage's prefix types (this cluster's buckets)")
+    @extend_schema(responses={200: JSON_LIST}, summary="The storage's prefix types (this cluster's buckets)")
     def get(self, request: Request) -> Response:
         return Response(storage_browser.prefix_types())
 

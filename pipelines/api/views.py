@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from hkube_site.errors import AlreadyExists, ApiError, InvalidData, NotFound
+from hkube_site.openapi import JSON_LIST, OBJECT_OR_LIST
 from hkube_site.validation import ValidationError
 from pipelines import schema, services
 from pipelines.models import FINAL_JOB_STATUSES, Job, Pipeline
@@ -34,14 +35,20 @@ def get_job(job_id: str, kind: str = "status") -> Job:
 
 
 class ExecRaw(APIView):
-    @extend_schema(request=DESCRIPTOR, responses={200: JOB_ID}, summary="Run a pipeline given inline")
+    @extend_schema(
+        request={"application/json": DESCRIPTOR},
+        responses={200: JOB_ID},
+        summary="Run a pipeline given inline",
+    )
     def post(self, request: Request) -> Response:
         job = services.submit_job(body_dict(request), types=["raw"])
         return Response({"jobId": job.job_id})
 
 
 class ExecStored(APIView):
-    @extend_schema(request=DESCRIPTOR, responses={200: JOB_ID}, summary="Run a stored pipeline")
+    @extend_schema(
+        request={"application/json": DESCRIPTOR}, responses={200: JOB_ID}, summary="Run a stored pipeline"
+    )
     def post(self, request: Request) -> Response:
         body = schema.validate_exec_stored(body_dict(request))
         stored = Pipeline.objects.filter(name=body["name"]).first()
@@ -70,7 +77,9 @@ class ExecResults(APIView):
 
 class ExecStop(APIView):
     @extend_schema(
-        request=DESCRIPTOR, responses={200: DESCRIPTOR}, summary="Stop jobs (by jobId, pipeline...)"
+        request={"application/json": DESCRIPTOR},
+        responses={200: DESCRIPTOR},
+        summary="Stop jobs (by jobId, pipeline...)",
     )
     def post(self, request: Request) -> Response:
         body = schema.validate_stop(body_dict(request))
@@ -105,7 +114,7 @@ def executed_pipeline(job: Job) -> dict[str, Any]:
 
 
 class ExecPipelineList(APIView):
-    @extend_schema(responses={200: DESCRIPTOR}, summary="Pipelines of running jobs")
+    @extend_schema(responses={200: JSON_LIST}, summary="Pipelines of running jobs")
     def get(self, request: Request) -> Response:
         running = Job.objects.exclude(status__in=FINAL_JOB_STATUSES)
         return Response([{"jobId": j.job_id, **j.pipeline} for j in running])
@@ -118,11 +127,15 @@ class ExecPipeline(APIView):
 
 
 class StorePipelines(APIView):
-    @extend_schema(responses={200: DESCRIPTOR}, summary="All stored pipelines")
+    @extend_schema(responses={200: JSON_LIST}, summary="All stored pipelines")
     def get(self, request: Request) -> Response:
         return Response([p.as_api() for p in Pipeline.objects.all()])
 
-    @extend_schema(request=DESCRIPTOR, responses={201: DESCRIPTOR}, summary="Store a pipeline (or an array)")
+    @extend_schema(
+        request={"application/json": DESCRIPTOR},
+        responses={201: OBJECT_OR_LIST},
+        summary="Store a pipeline (or an array)",
+    )
     def post(self, request: Request) -> Response:
         data = request.data
         if isinstance(data, list):
@@ -130,7 +143,11 @@ class StorePipelines(APIView):
             return Response([_store_item(item, overwrite) for item in data], status=201)
         return Response(services.store_pipeline(body_dict(request)).as_api(), status=201)
 
-    @extend_schema(request=DESCRIPTOR, responses={200: DESCRIPTOR}, summary="Update a stored pipeline")
+    @extend_schema(
+        request={"application/json": DESCRIPTOR},
+        responses={200: DESCRIPTOR},
+        summary="Update a stored pipeline",
+    )
     def put(self, request: Request) -> Response:
         return Response(services.update_pipeline(body_dict(request)).as_api())
 

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from hkube_site import embedded, queues
+from hkube_site import embedded, home_lock, queues
 
 
 class Command(BaseCommand):
@@ -27,9 +27,13 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--port", type=int, default=8000, help="HTTP port of the API and UI (default 8000)"
-        )
-        parser.add_argument("--flower-port", type=int, default=5555, help="Flower's port (default 5555)")
+            "--port", type=int, default=settings.HKUBE_PORT,
+            help=f"HTTP port of the API and UI (HKUBE_PORT, default {settings.HKUBE_PORT})",
+        )  # fmt: skip
+        parser.add_argument(
+            "--flower-port", type=int, default=settings.HKUBE_FLOWER_PORT,
+            help=f"Flower's port (HKUBE_FLOWER_PORT, default {settings.HKUBE_FLOWER_PORT})",
+        )  # fmt: skip
         parser.add_argument("--no-flower", action="store_true", help="do not start Flower")
         parser.add_argument("--engine-concurrency", type=int, default=2)
         parser.add_argument("--api-workers", type=int, default=2)
@@ -38,15 +42,27 @@ class Command(BaseCommand):
         home = Path(settings.HKUBE_HOME)
         home.mkdir(parents=True, exist_ok=True)
         log_dir = home / "logs"
+        log_dir.mkdir(exist_ok=True)
+        self.up_log = log_dir / "up.log"
+        try:
+            lock = home_lock.acquire(home)
+        except home_lock.HomeInUse as exc:
+            raise CommandError(str(exc)) from exc
+        if lock.stale_pid:
+            self._say(f"a previous `up` (pid {lock.stale_pid}) is no longer running: taking over {home}")
+        left = home_lock.stop_leftovers(home)
+        if left:
+            self._say(f"stopped what the previous `up` left running: {', '.join(left)}")
+        (home / "beat.pid").unlink(missing_ok=True)  # ours alone now: any beat.pid is stale
+        try:
+            self._check_ports(options)
+        except CommandError:
+            lock.release()
+            raise
+        supervisor = embedded.Supervisor(
+            log_dir=log_dir, env=dict(os.environ), report=self._say, state_file=home / home_lock.CHILDREN_NAME
+        )
         redis_server: embedded.RedisServer | None = None
-        if not os.environ.get("REDIS_URL"):
-            try:
-                redis_server = embedded.start_redis(home / "redis")
-            except embedded.EmbeddedError as exc:
-                raise CommandError(str(exc)) from exc
-            os.environ["REDIS_URL"] = redis_server.url
-            _use_redis(redis_server.url)
-        supervisor = embedded.Supervisor(log_dir=log_dir, env=dict(os.environ))
         stopping = False
 
         def shutdown(*_: Any) -> None:
@@ -57,8 +73,7 @@ class Command(BaseCommand):
             self.stdout.write("\nstopping HKube ...")
             _stop_algorithm_workers()
             supervisor.stop_all()
-            if redis_server is not None:
-                redis_server.stop()
+            lock.release()
             self.stdout.write("stopped.")
 
         def on_sigterm(*_: Any) -> None:
@@ -67,6 +82,16 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, on_sigterm)
         try:
+            if not os.environ.get("REDIS_URL"):
+                try:
+                    redis_server = embedded.start_redis(home / "redis")
+                except embedded.EmbeddedError as exc:
+                    raise CommandError(str(exc)) from exc
+                supervisor.adopt(
+                    "redis", redis_server.args, redis_server.process, redis_server.log_path, stop_last=True
+                )
+                os.environ["REDIS_URL"] = supervisor.env["REDIS_URL"] = redis_server.url
+                _use_redis(redis_server.url)
             self._prepare()
             self._start_children(supervisor, options)
             self._print_summary(options, redis_server, home)
@@ -75,6 +100,31 @@ class Command(BaseCommand):
             pass
         finally:
             shutdown()
+
+    def _say(self, message: str) -> None:
+        """A supervision event: on the terminal and in HKUBE_HOME/logs/up.log."""
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} up: {message}"
+        self.stdout.write(line)
+        self.stdout.flush()
+        with open(self.up_log, "a") as log:
+            log.write(line + "\n")
+
+    def _check_ports(self, options: dict[str, Any]) -> None:
+        """A taken API port stops `up` (clients are told where the API is); a taken Flower
+        port only moves Flower to a free one, printed."""
+        port = options["port"]
+        if embedded.port_taken(port):
+            raise CommandError(
+                f"port {port} (the API) is taken by another program: "
+                "choose another with --port or the HKUBE_PORT environment variable"
+            )
+        flower = options["flower_port"]
+        if not options["no_flower"] and embedded.port_taken(flower):
+            options["flower_port"] = embedded.free_port()
+            self._say(
+                f"port {flower} (Flower) is taken by another program: Flower uses port "
+                f"{options['flower_port']} instead (choose one with --flower-port or HKUBE_FLOWER_PORT)"
+            )
 
     def _prepare(self) -> None:
         call_command("migrate", interactive=False, verbosity=0)
@@ -127,7 +177,11 @@ class Command(BaseCommand):
                 [py, "-m", "celery", "-A", "hkube_site", "flower", f"--port={options['flower_port']}",
                  "--address=127.0.0.1"],
             )  # fmt: skip
-        embedded.wait_http(f"http://127.0.0.1:{port}/api/v1/storage/info", timeout=60, proc=api.process)
+        try:
+            embedded.wait_http(f"http://127.0.0.1:{port}/api/v1/storage/info", timeout=60, proc=api.process)
+        except embedded.EmbeddedError as exc:
+            tail = api.log_path.read_text(errors="replace")[-3000:]
+            raise CommandError(f"the API did not start: {exc}\n{tail}") from exc
 
     def _print_summary(
         self, options: dict[str, Any], redis_server: embedded.RedisServer | None, home: Path
@@ -157,12 +211,9 @@ class Command(BaseCommand):
         self.stdout.flush()
 
     def _watch(self, supervisor: embedded.Supervisor) -> None:
+        """Until Ctrl-C or SIGTERM: restart what exits, with backoff (see supervisor.py)."""
         while True:
-            dead = supervisor.dead()
-            if dead:
-                child = dead[0]
-                tail = child.log_path.read_text(errors="replace")[-3000:]
-                raise CommandError(f"{child.name} exited with code {child.process.returncode}:\n{tail}")
+            supervisor.supervise()
             time.sleep(0.5)
 
 
