@@ -122,6 +122,11 @@ def _reconcile(launch: Launcher) -> Tick:
     if lost:
         # Their chunks go back to the queues first, so this tick counts them as queued work.
         act.forget_lost(lost)
+        if kubernetes_mode():
+            # A pod whose worker container died may live on (its algorunner still running):
+            # delete the Job, so the pod ends and its room is freed.
+            for worker in lost:
+                launch.stop(worker.id, worker.pid)
         snapshot = _observe(launch, now)
     plan = decide(snapshot, settings_now)
     started, stopped = act.apply(plan, launch)

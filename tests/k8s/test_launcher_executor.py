@@ -142,6 +142,38 @@ def test_a_worker_whose_job_is_gone_is_lost_and_replaced(api: FakeApi, real_redi
     assert worker_id.encode() not in real_redis.hkeys("hkube:workers")
 
 
+def silent_worker(api: FakeApi, client: redis.Redis, phase: str) -> str:
+    """A worker whose pod is in `phase` and whose last heartbeat is ten minutes old."""
+    add_algorithm("green-alg")
+    queue(client, "green-alg", 1)
+    [worker_id] = executor.reconcile()["started"]
+    labels = {naming.RELEASE: "rel", naming.COMPONENT: "worker", naming.WORKER_ID: worker_id}
+    api.put(
+        "pods", {"metadata": {"name": f"{worker_id}-x", "labels": labels}, "status": {"phase": phase}}, NS
+    )
+    record = json.loads(client.hget("hkube:workers", worker_id) or b"{}")
+    record["seen"] = record["started"] = record["seen"] - 600
+    client.hset("hkube:workers", worker_id, json.dumps(record))
+    return worker_id
+
+
+@pytest.mark.django_db
+def test_a_running_worker_that_went_silent_loses_its_job(api: FakeApi, real_redis: redis.Redis) -> None:
+    worker_id = silent_worker(api, real_redis, "Running")  # its worker container stopped beating
+    tick = executor.reconcile()
+    job = naming.job_name(worker_id)
+    assert [r.path.rsplit("/", 1)[-1] for r in api.calls("DELETE")] == [job]
+    assert api.get("jobs", job, NS) is None and len(tick["started"]) == 1
+
+
+@pytest.mark.django_db
+def test_a_pod_still_pending_is_waited_for(api: FakeApi, real_redis: redis.Redis) -> None:
+    worker_id = silent_worker(api, real_redis, "Pending")  # waiting for a node, or pulling its image
+    tick = executor.reconcile()
+    assert api.calls("DELETE") == [] and tick["started"] == []
+    assert worker_id.encode() in real_redis.hkeys("hkube:workers")
+
+
 @pytest.mark.django_db
 def test_an_unreachable_api_skips_the_pass(api: FakeApi, real_redis: redis.Redis) -> None:
     add_algorithm("green-alg")
