@@ -15,11 +15,12 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from websockets.sync.server import ServerConnection
 
 from algorithms.runtime.attach import AttachedSession
+from algorithms.runtime.outcome import TaskOutcome
 from algorithms.runtime.runner import Runner
 from storage import Storage
 
@@ -56,7 +57,16 @@ class PodSession(AttachedSession):
             self._gone = self._gone or ours
         if ours:
             self._break("the algorunner disconnected")
+            with self._changed:
+                self._changed.notify_all()  # a task waiting in run_attached ends now
             self.on_gone("the algorunner container disconnected or exited")
+
+    def _connection_lost(self, began: float, storing: dict[str, Any] | None) -> TaskOutcome:
+        """No reconnect is awaited in a pod: the task is a crash at once."""
+        outcome = super()._connection_lost(began, storing)
+        if outcome.status == "crashed":
+            self._break("the algorunner disconnected in the middle of a task")
+        return outcome
 
 
 class PodRunner(Runner):
