@@ -2,8 +2,9 @@
 
 A worker is a Celery worker (solo pool, prefetch 1) consuming `algorithm.<name>`; it
 keeps one algorithm process warm. The executor acts only through `Launcher`
-(`algorithms/scheduling/act.py`); a Kubernetes launcher (k8s/) will implement it too, and
-there the budget given to the executor's `decide` will come from the cluster.
+(`algorithms/scheduling/act.py`); `k8s.launcher.KubernetesLauncher` implements it too (worker
+Jobs), and `Routed` sends debug workers to the local launcher while ordinary workers go to the
+cluster.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from algorithms.debug import worker_queue  # algorithm.<name>, or debug.<name> for a debug worker
+from algorithms.debug import (
+    algorithm_of,
+    worker_queue,  # algorithm.<name>, or debug.<name> for a debug worker
+)
 from pipelines.engine import ids
 
 
@@ -28,11 +32,21 @@ class Handle:
     pid: int
 
 
+class Started(Protocol):
+    """What `start` returns: the new worker's id, and its pid (0 for a pod)."""
+
+    @property
+    def worker_id(self) -> str: ...
+
+    @property
+    def pid(self) -> int: ...
+
+
 class Launcher(Protocol):
     """What the executor needs of a launcher. `algorithm_name` is a worker registry key: an
     algorithm's name, or ``debug:<name>`` for a debug worker (see `worker_queue`)."""
 
-    def start(self, algorithm_name: str, env: Mapping[str, str] | None = None) -> Handle:
+    def start(self, algorithm_name: str, env: Mapping[str, str] | None = None) -> Started:
         """Start a worker, with `env` added to its environment; return at once."""
         ...
 
@@ -102,6 +116,27 @@ class LocalLauncher:
         except PermissionError:
             return True
         return not _zombie(pid)
+
+
+class Routed:
+    """Debug workers (registry key and worker id ``debug:<name>...``) on `local`, every other
+    worker on `cluster`: a developer's IDE connects to a debug worker, which stays reachable."""
+
+    def __init__(self, cluster: Launcher, local: Launcher) -> None:
+        self.cluster = cluster
+        self.local = local
+
+    def _for(self, key: str) -> Launcher:
+        return self.local if algorithm_of(key) is not None else self.cluster
+
+    def start(self, algorithm_name: str, env: Mapping[str, str] | None = None) -> Started:
+        return self._for(algorithm_name).start(algorithm_name, env)
+
+    def stop(self, worker_id: str, pid: int) -> None:
+        self._for(worker_id).stop(worker_id, pid)
+
+    def alive(self, worker_id: str, pid: int) -> bool:
+        return self._for(worker_id).alive(worker_id, pid)
 
 
 def _zombie(pid: int) -> bool:

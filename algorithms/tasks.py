@@ -41,14 +41,20 @@ def runner() -> Runner:
     """The worker's one Runner. The heartbeat, warm-up, control and task threads all ask
     for it at start-up, so it is created under a lock: two instances would mean two
     algorithm processes and stop messages sent to the idle one. Created on first use: only
-    algorithm workers load the runtime."""
+    algorithm workers load the runtime. In a worker pod (`HKUBE_WORKER_SOCKET_PORT` set) no
+    process is spawned: the worker listens for the algorunner container (`runtime/pod.py`)."""
     global _runner
     with _runner_lock:
         if _runner is None:
+            from algorithms.runtime import pod
             from algorithms.runtime.runner import Runner
             from hkube_site.object_store import get_storage
 
-            _runner = Runner(get_storage(), WORKER_ID)
+            port = pod.socket_port()
+            if port is None:
+                _runner = Runner(get_storage(), WORKER_ID)
+            else:
+                _runner = pod.PodRunner(get_storage(), WORKER_ID, pod.PodSession(port))
         return _runner
 
 

@@ -253,6 +253,14 @@ HKUBE_MEMORY_LIMIT_RATIO = env_float("HKUBE_MEMORY_LIMIT_RATIO", 2.0)
 HKUBE_DEBUG_HOST = env_str("HKUBE_DEBUG_HOST", "127.0.0.1")  # 0.0.0.0 to reach it from another machine
 HKUBE_DEBUG_URL_HOST = env_str("HKUBE_DEBUG_URL_HOST", "")  # default: the listening host
 HKUBE_AUDIT_USER = env_str("KC_DEFAULT_USER_AUDITING_NAME", "defaultUser")
+# Where algorithm workers run: `local` processes on this machine, or `kubernetes` Jobs (k8s/launcher.py;
+# the release's pod settings come from HKUBE_K8S_* in the chart's ConfigMap, k8s/release.py).
+HKUBE_LAUNCHER = env_str("HKUBE_LAUNCHER", "local").strip().lower()
+if HKUBE_LAUNCHER not in ("local", "kubernetes"):
+    raise ImproperlyConfigured(f"HKUBE_LAUNCHER must be local or kubernetes, got {HKUBE_LAUNCHER!r}")
+HKUBE_K8S_NAMESPACE = env_str("HKUBE_K8S_NAMESPACE", "")  # default: the service account's, or kubeconfig's
+HKUBE_K8S_MAX_CREATE_PER_PASS = env_int("HKUBE_K8S_MAX_CREATE_PER_PASS", 10)  # worker Jobs per executor pass
+HKUBE_K8S_READ_NODES = env_bool("HKUBE_K8S_READ_NODES", True)  # false: no ClusterRole, the budget applies
 
 LOGGING = {
     "version": 1,

@@ -111,8 +111,17 @@ def fail_unplaceable(never: dict[str, str]) -> None:
         ).values_list("job_id", "node_name")
         for job_id, node_name in waiting:
             log.warning("job %s node %s: %s", job_id, node_name, message)
-            services.node_failed_unexpectedly(job_id, node_name, resources.never_fits_error(name, message))
+            services.node_failed_unexpectedly(job_id, node_name, never_fits_error(name, message))
         purge_ended_jobs(name)
+
+
+def never_fits_error(algorithm_name: str, message: str) -> str:
+    if str(settings.HKUBE_LAUNCHER) == "kubernetes":
+        return (
+            f"{message}: algorithm {algorithm_name} asks for more than any node it may use offers; lower "
+            "its cpu/mem/gpu, or add a larger node (and check its nodeSelector and tolerations)"
+        )
+    return resources.never_fits_error(algorithm_name, message)
 
 
 def _job_of(raw: bytes | str, accept: set[str]) -> str | None:

@@ -5,9 +5,11 @@ bounded by the worker slots and the cpu/mem/gpu budget: a worker holds what it w
 with while it runs. Algorithms are served in priority order (their highest-priority queued
 work, then one with no worker before one that has some, then the longest waiting); one that
 cannot get a worker gets HKube's `failedScheduling` warning, and one whose request can never
-fit fails its waiting nodes. GPU workers get their own devices. Idle workers beyond
-`minHotWorkers` stop after `idle_seconds`, and give way to an algorithm that has queued work
-and no worker. Debug workers hold nothing and are planned apart: one per algorithm with
+fit fails its waiting nodes (`Snapshot.limits`: on Kubernetes, the largest node it may use). GPU
+workers get their own devices (CUDA_VISIBLE_DEVICES, unless `assign_devices` is off). At most
+`max_starts` workers start per tick, and a worker whose pod is still pending is never lost.
+Idle workers beyond `minHotWorkers` stop after `idle_seconds`, and give way to an algorithm
+that has queued work and no worker. Debug workers hold nothing and are planned apart: one per algorithm with
 queued debug tasks.
 """
 
@@ -27,6 +29,8 @@ def lost_workers(snapshot: Snapshot, config: Config) -> list[Worker]:
     now = snapshot.now
     lost = []
     for worker in snapshot.workers:
+        if worker.pending and worker.alive:
+            continue  # a pod waiting for room or pulling its image: the cluster holds it
         grace = config.start_grace if now - worker.started < config.start_grace else config.heartbeat_grace
         if now - worker.seen > grace or not worker.alive:
             lost.append(worker)
@@ -119,12 +123,15 @@ def _place(snapshot: Snapshot, config: Config, workers: list[Worker], plan: Plan
         mine = [w for w in by_algorithm.get(name, []) if w.id not in stopped]
         cap = state.max_workers or ledger.max_workers
         wanted = min(cap, max(state.min_hot_workers, depth + sum(1 for w in mine if w.busy)))
-        over = resources.over_capacity(request, ledger.budget.total) if len(mine) < wanted else None
+        most = snapshot.limits.get(name, ledger.budget.total)
+        over = resources.over_capacity(request, most) if len(mine) < wanted else None
         if over:
             plan.warnings[name] = resources.unscheduled_warning(name, over, request, is_error=True, now=now)
             if depth and not mine:
                 plan.never[name] = over
         while not over and len(mine) < wanted:
+            if config.max_starts and len(plan.start) >= config.max_starts:
+                break  # the rest next tick
             problem = ledger.problem(request)
             # Evict warm workers of other algorithms only for an algorithm that has none.
             while problem and depth and not mine and reclaim(name):
@@ -138,7 +145,7 @@ def _place(snapshot: Snapshot, config: Config, workers: list[Worker], plan: Plan
                         ledger.reserve(name, request)
                 break
             devices = ledger.take_devices(request.gpu)
-            env = {"CUDA_VISIBLE_DEVICES": ",".join(devices)} if request.gpu else {}
+            env = {"CUDA_VISIBLE_DEVICES": ",".join(devices)} if request.gpu and config.assign_devices else {}
             holding = Holding(name, request, devices)
             ledger.add(holding)
             plan.start.append(Start(name, holding, env))

@@ -24,6 +24,7 @@ class Worker:
     alive: bool = True  # the launcher's view: its process (or pod) still exists
     in_flight: bool = False  # a chunk of it is recorded as running (written as the chunk starts)
     debug_for: str | None = None  # the algorithm a debug worker serves
+    pending: bool = False  # its pod is created and not running yet (Kubernetes): never lost for silence
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,9 @@ class Snapshot:
     algorithms: dict[str, AlgorithmState]  # in the database's order
     holdings: dict[str, Holding]  # worker id -> what it was started with
     budget: Budget  # the capacity: this machine's here, the cluster's for a Kubernetes launcher
+    # Per algorithm, the most one worker could ever get (the cluster's largest node it may use);
+    # an algorithm not named here is bounded by the whole budget.
+    limits: dict[str, Resources] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,8 @@ class Config:
     idle_seconds: float  # HKUBE_WORKER_IDLE_SECONDS
     heartbeat_grace: float = 15.0  # seconds without a heartbeat before a worker counts as dead
     start_grace: float = 60.0  # for a worker that has not sent its first heartbeat yet
+    max_starts: int = 0  # workers started per tick at most (0: no cap; Kubernetes: creations per pass)
+    assign_devices: bool = True  # set CUDA_VISIBLE_DEVICES (False on Kubernetes: the device plugin does)
 
 
 @dataclass(frozen=True)
