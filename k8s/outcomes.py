@@ -140,8 +140,12 @@ def classify(
         return Outcome(Kind.CRASH, f"pod {pod_name} failed: {why}")
 
     scheduled = _condition(status, "PodScheduled")
-    refused = scheduled is not None and scheduled.get("status") == "False"
-    if phase == "Pending" and refused and scheduled.get("reason") in ("Unschedulable", "SchedulerError"):
+    scheduled = scheduled or {}
+    refused = scheduled.get("status") == "False" and scheduled.get("reason") in (
+        "Unschedulable",
+        "SchedulerError",
+    )
+    if phase == "Pending" and refused:
         text = _event_text(events, ("FailedScheduling",)) or str(scheduled.get("message") or "")
         since = parse_time(scheduled.get("lastTransitionTime"))
         return Outcome(Kind.UNSCHEDULABLE, text or "Unschedulable", since=since)
