@@ -119,6 +119,8 @@ def _place(snapshot: Snapshot, config: Config, workers: list[Worker], plan: Plan
         mine = [w for w in by_algorithm.get(name, []) if w.id not in stopped]
         cap = state.max_workers or ledger.max_workers
         wanted = min(cap, max(state.min_hot_workers, depth + sum(1 for w in mine if w.busy)))
+        if name in snapshot.blocked:  # its image cannot be pulled: none until its version changes
+            wanted = min(wanted, len(mine))
         over = resources.over_capacity(request, ledger.budget.total) if len(mine) < wanted else None
         if over:
             plan.warnings[name] = resources.unscheduled_warning(name, over, request, is_error=True, now=now)

@@ -60,6 +60,15 @@ def _in_flight() -> set[str]:
     return {k.decode() if isinstance(k, bytes) else str(k) for k in rc.client().hkeys(rc.INFLIGHT_KEY)}
 
 
+def image_blocked() -> frozenset[str]:
+    """Algorithms whose current version's image the Kubernetes supervisor could not pull."""
+    marks = rc.blocked_images()
+    if not marks:
+        return frozenset()
+    current = dict(Algorithm.objects.filter(name__in=marks).values_list("name", "version"))
+    return frozenset(name for name, mark in marks.items() if current.get(name) == mark.get("version"))
+
+
 def observe(launch: Launcher, now: float) -> Snapshot:
     workers = registered_workers()
     running = _in_flight()
@@ -82,4 +91,6 @@ def observe(launch: Launcher, now: float) -> Snapshot:
         )
         for name, descriptor in descriptors.items()
     }
-    return Snapshot(now, tuple(workers), algorithms, resources.holdings(), resources.budget())
+    return Snapshot(
+        now, tuple(workers), algorithms, resources.holdings(), resources.budget(), blocked=image_blocked()
+    )

@@ -55,6 +55,7 @@ class Snapshot:
     algorithms: dict[str, AlgorithmState]  # in the database's order
     holdings: dict[str, Holding]  # worker id -> what it was started with
     budget: Budget  # the capacity: this machine's here, the cluster's for a Kubernetes launcher
+    blocked: frozenset[str] = frozenset()  # algorithms whose current image cannot be pulled: no new workers
 
 
 @dataclass(frozen=True)
