@@ -287,7 +287,9 @@ class Supervisor:
                 self.sink.image_pull_failed(worker, outcome.message)
                 self.delete_job(worker.job)  # else its pod keeps pulling, and holds its room
             elif outcome.kind in (Kind.OOM, Kind.CRASH):
-                log.warning("supervisor: worker %s: %s", worker.worker_id, outcome.message)
+                # A deleted pod is most often the executor's own stop of an idle worker: quieter.
+                log.log(logging.INFO if deleted else logging.WARNING, "supervisor: worker %s: %s",
+                        worker.worker_id, outcome.message)  # fmt: skip
                 self.sink.crashed(worker, outcome)
                 if not deleted and (pod.get("status") or {}).get("phase") not in ("Failed", "Succeeded"):
                     self.delete_job(worker.job)  # stuck (a config error) or already being removed
