@@ -37,6 +37,7 @@ from k8s.outcomes import Kind, Outcome, WorkerPod, classify, identity
 log = logging.getLogger(__name__)
 
 PODS, JOBS = "pods", "jobs"
+LIST_PAGE = 500
 Obj = dict[str, Any]
 
 
@@ -122,12 +123,23 @@ class Watcher(threading.Thread):
                 version = None
 
     def _list(self) -> str:
-        response = call(self.lister, self.kube.namespace, label_selector=self.settings.selector,
-                        _preload_content=False, _request_timeout=self.kube.request_timeout)  # fmt: skip
-        body = json.loads(response.data)
+        """All objects, in pages (a page's `continue` token keeps one consistent snapshot)."""
+        items: list[Obj] = []
+        token: str | None = None
+        while True:
+            page = {"_continue": token} if token else {}
+            response = call(self.lister, self.kube.namespace, label_selector=self.settings.selector,
+                            limit=LIST_PAGE, _preload_content=False,
+                            _request_timeout=self.kube.request_timeout, **page)  # fmt: skip
+            body = json.loads(response.data)
+            items += body.get("items") or []
+            meta = body.get("metadata") or {}
+            token = meta.get("continue") or None
+            if token is None:
+                break
         self.lists += 1
-        self.out.put(("sync", self.kind, body.get("items") or []))
-        return str((body.get("metadata") or {}).get("resourceVersion") or "")
+        self.out.put(("sync", self.kind, items))
+        return str(meta.get("resourceVersion") or "")
 
     def _watch(self, version: str) -> str | None:
         """Follow changes from `version`; returns the last version seen when the stream ends

@@ -323,3 +323,28 @@ def test_settings_come_from_the_environment_and_bad_values_are_named() -> None:
         settings_from_env({})
     with pytest.raises(ValueError, match="HKUBE_SUPERVISOR_RESYNC_SECONDS"):
         settings_from_env({"HKUBE_K8S_RELEASE": "hk", "HKUBE_SUPERVISOR_RESYNC_SECONDS": "soon"})
+
+
+def test_a_list_is_read_page_by_page(
+    api: FakeApi, start: Callable[..., Running], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("green-alg-aaaaa", "green-alg-bbbbb"):
+        api.put("jobs", job(name), NS)
+    serve = api._serve
+
+    def paged(method: str, route: Any, query: dict[str, str], body: Any) -> Any:
+        status, payload, headers = serve(method, route, query, body)
+        if route.plural == "jobs" and method == "GET" and route.name is None:
+            first = "continue" not in query
+            payload["items"] = payload["items"][:1] if first else payload["items"][1:]
+            if first:
+                payload["metadata"]["continue"] = "page-2"
+        return status, payload, headers
+
+    monkeypatch.setattr(api, "_serve", paged)
+    sink = RecordingSink()
+    start(sink)
+    assert sorted(sink.of("adopt")) == ["green-alg-aaaaa", "green-alg-bbbbb"]
+    pages = [c.query for c in api.calls("GET", "/jobs") if not c.query.get("watch")][:2]
+    assert pages[0]["limit"] == "500" and "continue" not in pages[0]
+    assert pages[1]["continue"] == "page-2"
