@@ -32,7 +32,7 @@ from kubernetes.watch.watch import iter_resp_lines
 
 from k8s import heartbeat, naming
 from k8s.client import Kube, KubeError, call
-from k8s.outcomes import Kind, Outcome, WorkerPod, classify, identity
+from k8s.outcomes import Kind, Outcome, WorkerPod, classify, identity, parse_time
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +187,8 @@ class Supervisor:
         self.passes = 0
         self._events: dict[str, tuple[str, list[Obj]]] = {}  # pod uid -> (resourceVersion, its Events)
         self._queue: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        self._unscheduled: dict[str, tuple[str, float]] | None = None  # as last written
+        self._unscheduled_at = 0.0
         self.watchers: list[Watcher] = []
 
     def run(self, stop: threading.Event) -> None:
@@ -276,13 +278,20 @@ class Supervisor:
             if outcome.kind == Kind.UNSCHEDULABLE:
                 outcome = classify(pod, self._pod_events(pod))
                 algorithm = identity(pod).algorithm
-                since = outcome.since if outcome.since is not None else time.time()
+                created = parse_time((pod.get("metadata") or {}).get("creationTimestamp"))
+                since = outcome.since or created or time.time()
                 if algorithm and (algorithm not in unscheduled or since < unscheduled[algorithm][1]):
                     unscheduled[algorithm] = (outcome.message, since)
             elif outcome.kind.final:
                 self._final(pod, outcome=outcome)
+        if (
+            unscheduled == self._unscheduled
+            and time.monotonic() - self._unscheduled_at < self.settings.resync_seconds
+        ):
+            return  # unchanged: written again only once per resync (in case Redis lost it)
         try:
             self.sink.unscheduled(unscheduled)
+            self._unscheduled, self._unscheduled_at = unscheduled, time.monotonic()
         except Exception:
             log.exception("supervisor: could not record unscheduled reasons")
 
