@@ -118,9 +118,9 @@ def _place(snapshot: Snapshot, config: Config, workers: list[Worker], plan: Plan
         name, depth, request = state.name, state.depth, state.request
         mine = [w for w in by_algorithm.get(name, []) if w.id not in stopped]
         cap = state.max_workers or ledger.max_workers
+        if state.image_blocked:  # none until its version changes (the Kubernetes supervisor's mark)
+            cap = min(cap, len(mine))
         wanted = min(cap, max(state.min_hot_workers, depth + sum(1 for w in mine if w.busy)))
-        if name in snapshot.blocked:  # its image cannot be pulled: none until its version changes
-            wanted = min(wanted, len(mine))
         over = resources.over_capacity(request, ledger.budget.total) if len(mine) < wanted else None
         if over:
             plan.warnings[name] = resources.unscheduled_warning(name, over, request, is_error=True, now=now)

@@ -79,6 +79,7 @@ def observe(launch: Launcher, now: float) -> Snapshot:
     steps = {name: tuple(queue_steps(name)) for name in descriptors}
     since = resources.track_waiting({name for name, counts in steps.items() if sum(counts)}, now)
     debug_queued = debugging.queued(list(descriptors)) if descriptors else {}
+    blocked = image_blocked()
     algorithms = {
         name: AlgorithmState(
             name=name,
@@ -88,9 +89,8 @@ def observe(launch: Launcher, now: float) -> Snapshot:
             steps=steps[name],
             waiting_since=since.get(name),
             debug_queued=debug_queued.get(name, 0),
+            image_blocked=name in blocked,
         )
         for name, descriptor in descriptors.items()
     }
-    return Snapshot(
-        now, tuple(workers), algorithms, resources.holdings(), resources.budget(), blocked=image_blocked()
-    )
+    return Snapshot(now, tuple(workers), algorithms, resources.holdings(), resources.budget())

@@ -37,6 +37,7 @@ class AlgorithmState:
     steps: tuple[int, ...] = ()  # queued messages per kombu priority step (HKube priority p: step p)
     waiting_since: float | None = None  # since when it has had queued work
     debug_queued: int = 0  # messages in its debug queue
+    image_blocked: bool = False  # its current version's image cannot be pulled: no new workers
 
     @property
     def depth(self) -> int:
@@ -55,7 +56,6 @@ class Snapshot:
     algorithms: dict[str, AlgorithmState]  # in the database's order
     holdings: dict[str, Holding]  # worker id -> what it was started with
     budget: Budget  # the capacity: this machine's here, the cluster's for a Kubernetes launcher
-    blocked: frozenset[str] = frozenset()  # algorithms whose current image cannot be pulled: no new workers
 
 
 @dataclass(frozen=True)

@@ -119,17 +119,16 @@ def test_a_new_version_lifts_the_block(real_redis: redis.Redis, green: Algorithm
 
 
 def test_the_executor_starts_no_worker_for_a_blocked_algorithm() -> None:
-    state = AlgorithmState(
-        "green", Resources(0.5, 256, 0), steps=(0, 0, 0, 2, 0, 0, 0, 0, 0, 0), waiting_since=0
-    )
     config = Config(max_workers=10, idle_seconds=60)
 
-    def plan(blocked: frozenset[str]) -> list[str]:
-        snapshot = Snapshot(10.0, (), {"green": state}, {}, Budget(cpu=4, mem=8192, gpus=()), blocked=blocked)
+    def plan(blocked: bool) -> list[str]:
+        steps = (0, 0, 0, 2, 0, 0, 0, 0, 0, 0)
+        state = AlgorithmState("green", Resources(0.5, 256, 0), steps=steps, image_blocked=blocked)
+        snapshot = Snapshot(10.0, (), {"green": state}, {}, Budget(cpu=4, mem=8192, gpus=()))
         return [start.algorithm for start in decide(snapshot, config).start]
 
-    assert plan(frozenset()) == ["green", "green"]
-    assert plan(frozenset({"green"})) == []
+    assert plan(False) == ["green", "green"]
+    assert plan(True) == []
 
 
 # --- crashes ----------------------------------------------------------------------------------------------
