@@ -373,7 +373,7 @@ def unscheduled_warning(
 def save_unscheduled(warnings: dict[str, dict[str, Any]]) -> None:
     """Replace the set of warnings; an algorithm still warned keeps its first `since`."""
     client = rc.client()
-    previous = unscheduled()
+    previous = _warnings(rc.UNSCHEDULED_KEY)
     for name, warning in warnings.items():
         if name in previous:
             warning["since"] = previous[name].get("since", warning["since"])
@@ -387,7 +387,13 @@ def save_unscheduled(warnings: dict[str, dict[str, Any]]) -> None:
 
 
 def unscheduled() -> dict[str, dict[str, Any]]:
-    return {_text(k): json.loads(v) for k, v in rc.client().hgetall(rc.UNSCHEDULED_KEY).items()}
+    """The executor's warnings, and (Kubernetes mode) the supervisor's for pods the scheduler
+    refused; the executor's own win."""
+    return {**_warnings(rc.K8S_UNSCHEDULED_KEY), **_warnings(rc.UNSCHEDULED_KEY)}
+
+
+def _warnings(key: str) -> dict[str, dict[str, Any]]:
+    return {_text(k): json.loads(v) for k, v in rc.client().hgetall(key).items()}
 
 
 def unscheduled_reasons() -> dict[str, str]:

@@ -28,6 +28,11 @@ DEBUG_PORT_PREFIX = "hkube:debug:port:"  # <algorithm> -> the port its debug wor
 HOLDINGS_KEY = "hkube:executor:holdings"  # hash worker_id -> json resources held (algorithms/resources.py)
 WAITING_KEY = "hkube:executor:waiting"  # hash algorithm -> first time seen with queued work
 UNSCHEDULED_KEY = "hkube:unscheduled"  # hash algorithm -> json scheduling warning
+# Kubernetes mode (the supervisor, `manage.py k8s_supervise`):
+K8S_SUPERVISOR_LOCK = "hkube:k8s:supervisor"  # the token of the one active supervisor
+K8S_IMAGE_BLOCKED_KEY = "hkube:k8s:image-blocked"  # hash algorithm -> json {version, message}
+K8S_UNSCHEDULED_KEY = "hkube:k8s:unscheduled"  # hash algorithm -> json warning, the scheduler's words
+K8S_FATES_KEY = "hkube:k8s:fates"  # hash worker_id -> why its pod ended, for recover_lost_chunk
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +82,34 @@ def clear_inflight(worker_id: str) -> None:
 def crashloop_message(key: str) -> str | None:
     raw = client().get(CRASHLOOP_PREFIX + key)
     return raw.decode() if isinstance(raw, bytes) else raw
+
+
+def set_worker_fate(worker_id: str, message: str) -> None:
+    client().hset(K8S_FATES_KEY, worker_id, message)
+
+
+def pop_worker_fate(worker_id: str) -> str | None:
+    """Why a worker's pod ended, as the Kubernetes supervisor saw it (read once)."""
+    pipe = client().pipeline()
+    pipe.hget(K8S_FATES_KEY, worker_id)
+    pipe.hdel(K8S_FATES_KEY, worker_id)
+    raw, _ = pipe.execute()
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
+def block_image(algorithm_name: str, version: str, message: str) -> None:
+    """No new workers for `algorithm_name` while its version is `version` (its image cannot be pulled)."""
+    client().hset(K8S_IMAGE_BLOCKED_KEY, algorithm_name, json.dumps({"version": version, "message": message}))
+
+
+def unblock_image(algorithm_name: str) -> None:
+    client().hdel(K8S_IMAGE_BLOCKED_KEY, algorithm_name)
+
+
+def blocked_images() -> dict[str, dict[str, str]]:
+    """Algorithm -> {version, message} of the versions whose image could not be pulled."""
+    raw = client().hgetall(K8S_IMAGE_BLOCKED_KEY)
+    return {(k.decode() if isinstance(k, bytes) else str(k)): json.loads(v) for k, v in raw.items()}
 
 
 def claim_items(job_id: str, node_name: str, batch_indices: list[int]) -> list[int]:

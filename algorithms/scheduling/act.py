@@ -79,6 +79,7 @@ def recover_lost_chunk(worker_id: str) -> None:
     the chunk's workers died more than `limit` times, its items are recorded as crashed
     instead of being run again (HKube's CrashLoopBackOff)."""
     client = rc.client()
+    fate = rc.pop_worker_fate(worker_id)  # why its pod ended, when the Kubernetes supervisor saw it
     raw = client.hget(rc.INFLIGHT_KEY, worker_id)
     if not raw:
         return
@@ -89,10 +90,11 @@ def recover_lost_chunk(worker_id: str) -> None:
     attempts = int(client.incr(rc.ATTEMPTS_PREFIX + key))
     client.expire(rc.ATTEMPTS_PREFIX + key, 7 * 24 * 3600)
     if not retry.retries(crashed=True):
-        message = f"algorithm worker crashed while running node {node} (retry policy {policy})"
+        message = fate or f"algorithm worker crashed while running node {node} (retry policy {policy})"
         client.set(rc.CRASHLOOP_PREFIX + key, message, ex=7 * 24 * 3600)
     elif attempts > limit:
         message = f"node {node} is in CrashLoopBackOff, attempts: {limit}/{limit}"
+        message = f"{fate} ({message})" if fate else message
         client.set(rc.CRASHLOOP_PREFIX + key, message, ex=7 * 24 * 3600)
     else:
         log.warning("node %s: worker %s died, running its chunk again (attempt %d/%d)", node, worker_id,

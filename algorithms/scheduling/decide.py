@@ -122,6 +122,8 @@ def _place(snapshot: Snapshot, config: Config, workers: list[Worker], plan: Plan
         name, depth, request = state.name, state.depth, state.request
         mine = [w for w in by_algorithm.get(name, []) if w.id not in stopped]
         cap = state.max_workers or ledger.max_workers
+        if state.image_blocked:  # none until its version changes (the Kubernetes supervisor's mark)
+            cap = min(cap, len(mine))
         wanted = min(cap, max(state.min_hot_workers, depth + sum(1 for w in mine if w.busy)))
         most = snapshot.limits.get(name, ledger.budget.total)
         over = resources.over_capacity(request, most) if len(mine) < wanted else None

@@ -60,6 +60,15 @@ def _in_flight() -> set[str]:
     return {k.decode() if isinstance(k, bytes) else str(k) for k in rc.client().hkeys(rc.INFLIGHT_KEY)}
 
 
+def image_blocked() -> frozenset[str]:
+    """Algorithms whose current version's image the Kubernetes supervisor could not pull."""
+    marks = rc.blocked_images()
+    if not marks:
+        return frozenset()
+    current = dict(Algorithm.objects.filter(name__in=marks).values_list("name", "version"))
+    return frozenset(name for name, mark in marks.items() if current.get(name) == mark.get("version"))
+
+
 def observe(launch: Launcher, now: float) -> Snapshot:
     workers = registered_workers()
     running = _in_flight()
@@ -70,6 +79,7 @@ def observe(launch: Launcher, now: float) -> Snapshot:
     steps = {name: tuple(queue_steps(name)) for name in descriptors}
     since = resources.track_waiting({name for name, counts in steps.items() if sum(counts)}, now)
     debug_queued = debugging.queued(list(descriptors)) if descriptors else {}
+    blocked = image_blocked()
     algorithms = {
         name: AlgorithmState(
             name=name,
@@ -79,6 +89,7 @@ def observe(launch: Launcher, now: float) -> Snapshot:
             steps=steps[name],
             waiting_since=since.get(name),
             debug_queued=debug_queued.get(name, 0),
+            image_blocked=name in blocked,
         )
         for name, descriptor in descriptors.items()
     }

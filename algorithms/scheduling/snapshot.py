@@ -38,6 +38,7 @@ class AlgorithmState:
     steps: tuple[int, ...] = ()  # queued messages per kombu priority step (HKube priority p: step p)
     waiting_since: float | None = None  # since when it has had queued work
     debug_queued: int = 0  # messages in its debug queue
+    image_blocked: bool = False  # its current version's image cannot be pulled: no new workers
 
     @property
     def depth(self) -> int:
