@@ -34,4 +34,5 @@ class Retry:
 def retry_of(value: Mapping[str, Any] | None) -> Retry:
     """The policy of a node's `retry` (or of a task message's), defaults filled in."""
     value = value or {}
-    return Retry(str(value.get("policy") or DEFAULT_POLICY), int(value.get("limit") or DEFAULT_LIMIT))
+    limit = value.get("limit")
+    return Retry(str(value.get("policy") or DEFAULT_POLICY), DEFAULT_LIMIT if limit is None else int(limit))

@@ -11,6 +11,7 @@ def test_a_node_without_retry_gets_oncrash_with_limit_3():
 def test_a_partial_retry_keeps_what_was_given():
     assert retry_of({"policy": "Never"}) == Retry("Never", 3)
     assert retry_of({"limit": 5}) == Retry("OnCrash", 5)
+    assert retry_of({"policy": "Always", "limit": 0}) == Retry("Always", 0)  # run once, never again
 
 
 @pytest.mark.parametrize(
