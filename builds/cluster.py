@@ -22,11 +22,9 @@ from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 
-from builds import pod_status
+from builds import pod_status, signals
 from builds.models import Build, BuildStatus
-from builds.signals import build_completed
 from k8s import naming
 from k8s.build_specs import BuildSettings, build_job, image_name
 from k8s.client import ClientSettings, Kube, KubeError, Retryable, call, connect
@@ -260,26 +258,9 @@ def complete(build: Build, digest: str, log_text: str) -> None:
     image = image_name(release_settings(), build.algorithm_name, build.version)
     pushed = f"image pushed: {image}" + (f" ({digest})" if digest else "")
     descriptor = {**build.algorithm, "algorithmImage": image}
-    with transaction.atomic():
-        changed = Build.objects.filter(build_id=build.build_id, status=BuildStatus.ACTIVE).update(
-            status=BuildStatus.COMPLETED,
-            progress=100,
-            log=f"{log_text}\n{pushed}",
-            end_time=now_ms(),
-            timestamp=now_ms(),
-        )
-        if not changed:
-            return
-        build_completed.send(
-            sender=Build,
-            build_id=build.build_id,
-            algorithm_name=build.algorithm_name,
-            descriptor=descriptor,
-            version=build.version,
-            code_path="",
-            env_path="",
-            image=image,
-        )
+    signals.complete(
+        build, version=build.version, log=f"{log_text}\n{pushed}", descriptor=descriptor, image=image
+    )
 
 
 def delete_build_job(build_id: str) -> None:

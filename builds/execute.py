@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 
-from builds import languages, packaging
+from builds import languages, packaging, signals
 from builds.languages.base import BuildOptions
 from builds.models import Build, BuildStatus
 from builds.process import BuildError, BuildStopped, stop_when
-from builds.signals import build_completed
 from hkube_site.object_store import get_storage
 from pipelines.engine import ids
 from pipelines.models import now_ms
@@ -122,7 +121,14 @@ def _run_build(build_id: str) -> None:
             status=BuildStatus.FAILED, error=str(exc), log=writer.text, end_time=now_ms(), timestamp=now_ms()
         )
         return
-    _complete(build, descriptor, version, code_dir, env_dir, writer.text)
+    signals.complete(
+        build,
+        version=version,
+        log=writer.text,
+        descriptor=descriptor,
+        code_path=str(code_dir),
+        env_path=str(env_dir),
+    )
 
 
 def _build_environment(
@@ -147,28 +153,3 @@ class _Stopped(Exception):
 
 def _stopped(build_id: str) -> bool:
     return Build.objects.filter(build_id=build_id, status=BuildStatus.STOPPED).exists()
-
-
-def _complete(
-    build: Build, descriptor: dict[str, Any], version: str, code_dir: Path, env_dir: Path, log_text: str
-) -> None:
-    with transaction.atomic():
-        changed = Build.objects.filter(build_id=build.build_id, status=BuildStatus.ACTIVE).update(
-            status=BuildStatus.COMPLETED,
-            progress=100,
-            version=version,
-            log=log_text,
-            end_time=now_ms(),
-            timestamp=now_ms(),
-        )
-        if not changed:
-            return
-        build_completed.send(
-            sender=Build,
-            build_id=build.build_id,
-            algorithm_name=build.algorithm_name,
-            descriptor=descriptor,
-            version=version,
-            code_path=str(code_dir),
-            env_path=str(env_dir),
-        )

@@ -13,8 +13,6 @@ import atexit
 import time
 from typing import Any
 
-from websockets.sync.server import serve
-
 from .outcome import EventHandler, TaskOutcome
 from .session import _IDLE, _WAITING, AlgorithmSession
 
@@ -47,21 +45,7 @@ class AttachedSession(AlgorithmSession):
 
     def start(self) -> None:
         """Start listening and return at once (the client connects when it likes)."""
-        if self._server is not None:
-            raise RuntimeError("session already started")
-        self._server = serve(
-            self._handle,
-            self.host,
-            self.port,
-            max_size=self.max_message_size,
-            compression=None,
-            # No pings: a developer's process paused at a breakpoint must not count as gone (HKube's
-            # debug ingress allows 50000 s of silence). A vanished client ends with the task's TTL.
-            ping_interval=None,
-            server_header=None,
-        )
-        self.port = self._server.socket.getsockname()[1]
-        self._spawn_thread(self._server.serve_forever, "serve")
+        self._listen(self.host, self.port)
         atexit.register(self.close)
 
     @property

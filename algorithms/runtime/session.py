@@ -26,7 +26,7 @@ from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
-from websockets.sync.server import Server, ServerConnection, serve
+from websockets.sync.server import Server, ServerConnection
 
 from . import protocol as p
 from .capture import LogRecord, OutputCapture
@@ -120,25 +120,14 @@ class AlgorithmSession(ConnectionSlot):
 
     def start(self) -> None:
         """Start the server and the process; return once the process has connected."""
-        if self._server is not None:
-            raise RuntimeError("session already started")
-        self._server = serve(
-            self._handle,
-            "127.0.0.1",
-            0,
-            max_size=self.max_message_size,
-            compression=None,  # loopback: deflate would only cost CPU
-            ping_interval=None,  # liveness comes from the process watcher, not pings
-            server_header=None,
-        )
-        self.port = port = self._server.socket.getsockname()[1]
-        self._spawn_thread(self._server.serve_forever, "serve")
+        server = self._listen("127.0.0.1", 0)
+        port = self.port
         env = {**os.environ, **self.env} if self.inherit_env else dict(self.env)
         env["WORKER_SOCKET_URL"] = f"ws://127.0.0.1:{port}{self._path}"
         try:
             self._proc = AlgorithmProcess(self.command, env, self.cwd, self._output)
         except AlgorithmStartError:
-            self._server.shutdown()
+            server.shutdown()
             raise
         self._proc.watch(self._spawn_thread, self._on_exit)
         atexit.register(self.close)

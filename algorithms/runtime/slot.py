@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
-from websockets.sync.server import ServerConnection
+from websockets.sync.server import Server, ServerConnection, serve
 
 from . import protocol as p
 
@@ -37,6 +38,32 @@ class ConnectionSlot:
     _broken: str | None
     _closed: bool
     _exited: threading.Event
+    _server: Server | None
+    max_message_size: int
+
+    def _spawn_thread(self, target: Callable[..., None], name: str, *args: object) -> threading.Thread:
+        raise NotImplementedError
+
+    def _listen(self, host: str, port: int) -> Server:
+        """Serve the slot on ``host:port`` (port 0: any free one, then in :attr:`port`).
+
+        No compression (loopback, or a pod's localhost: deflate would only cost CPU) and no
+        pings: liveness comes from the process watcher, and a developer's process paused at a
+        breakpoint must not count as gone (HKube's debug ingress allows 50000 s of silence)."""
+        if self._server is not None:
+            raise RuntimeError("session already started")
+        self._server = server = serve(
+            self._handle,
+            host,
+            port,
+            max_size=self.max_message_size,
+            compression=None,
+            ping_interval=None,
+            server_header=None,
+        )
+        self.port = server.socket.getsockname()[1]
+        self._spawn_thread(server.serve_forever, "serve")
+        return server
 
     @property
     def alive(self) -> bool:
