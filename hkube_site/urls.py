@@ -1,6 +1,7 @@
 """URLs. The REST API is served at `/api/v1/` and, identically, at
 `/hkube/api-server/api/v1/` (the prefix HKube's own clients use). Every API path works
-with and without a trailing slash, with no redirect."""
+with and without a trailing slash, with no redirect. The dashboard's GraphQL is at
+`/graphql` and `/hkube/api-server/graphql`."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from drf_spectacular.views import (
 
 from algorithms.api import views as alg
 from builds.api import views as bld
+from graphql_api.views import graphql_view
 from hkube_site import api as info
 from hkube_site import metrics
 from pipelines.api import control_views as ctl
@@ -151,4 +153,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     re_path(r"^swagger/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     re_path(r"^redoc/?$", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     re_path(r"^metrics/?$", metrics.metrics_view),
+    # HKube's dashboard reads everything through GraphQL at `<api-server path>/graphql`.
+    re_path(r"^graphql/?$", graphql_view),
+    re_path(r"^hkube/api-server/graphql/?$", graphql_view),
 ]
