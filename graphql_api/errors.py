@@ -8,6 +8,8 @@ reaches the client.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import MutableMapping
 from typing import Any
 
 from ariadne import format_error, unwrap_graphql_error
@@ -36,3 +38,25 @@ def format_hkube_error(error: GraphQLError, debug: bool = False) -> dict[str, An
     extensions["code"] = CODES.get(status, "INTERNAL_SERVER_ERROR")
     extensions["status"] = status
     return formatted
+
+
+def _is_clients_mistake(error: BaseException) -> bool:
+    original = unwrap_graphql_error(error) if isinstance(error, GraphQLError) else error
+    return original is None or isinstance(original, ApiError | ValidationError | GraphQLError)
+
+
+class RequestErrorLog(logging.LoggerAdapter[logging.Logger]):
+    """The logger ariadne reports each error to (`logger.error(error, exc_info=error)`)."""
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+        return msg, kwargs
+
+    def error(self, msg: object, *args: object, **kwargs: Any) -> None:
+        error = kwargs.get("exc_info")
+        if isinstance(error, BaseException) and _is_clients_mistake(error):
+            self.logger.info("GraphQL request refused: %s", str(msg).splitlines()[0])
+            return
+        self.logger.error(msg, *args, **kwargs)
+
+
+request_log = RequestErrorLog(logging.getLogger("graphql_api"))

@@ -16,7 +16,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from graphql_api.errors import format_hkube_error
+from graphql_api.errors import format_hkube_error, request_log
 from graphql_api.schema import schema
 from hkube_site.errors import envelope
 
@@ -59,6 +59,7 @@ def graphql_view(request: HttpRequest) -> HttpResponse:
         data,
         context_value={"request": request},
         error_formatter=format_hkube_error,
+        logger=request_log,
         require_query=True,
     )
     return JsonResponse(result, status=200 if ok else 400)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -138,3 +139,27 @@ def test_an_unexpected_failure_is_reported_without_its_details(
     assert error["message"] == "internal server error"
     assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "status": 500}
     assert "secret" not in json.dumps(body)
+
+
+def test_client_mistakes_are_logged_without_a_traceback_failures_with_one(
+    gql: Query, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="graphql_api"):
+        gql('{ job(id: "nope") { key } }')
+        gql("{ experiments { colour } }")
+    ours = [r for r in caplog.records if r.name == "graphql_api"]
+    assert [(r.levelno, r.exc_info is None) for r in ours] == [(logging.INFO, True)] * 2
+    caplog.clear()
+
+    class Broken:
+        class objects:
+            @staticmethod
+            def count() -> Any:
+                raise RuntimeError("boom")
+
+    monkeypatch.setattr(catalog, "Pipeline", Broken)
+    with caplog.at_level(logging.INFO, logger="graphql_api"):
+        gql("query { pipelines { pipelinesCount } }")
+    [record] = [r for r in caplog.records if r.name == "graphql_api"]
+    assert record.levelno == logging.ERROR
+    assert record.exc_info is not None
