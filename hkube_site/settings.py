@@ -270,3 +270,18 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("HKUBE_LOG_LEVEL", "INFO")},
     "loggers": {"django.server": {"level": "WARNING"}},
 }
+
+# HKube's web dashboard (kube-HPC/simulator), served at /dashboard/ from a build of it that the
+# user downloads: the folder that holds its `index.html`. Unset: /dashboard/ says how to set it.
+HKUBE_DASHBOARD_DIR: Path | None = None
+if env_str("HKUBE_DASHBOARD_DIR", ""):
+    HKUBE_DASHBOARD_DIR = Path(env_str("HKUBE_DASHBOARD_DIR", "")).expanduser().resolve()
+    if not (HKUBE_DASHBOARD_DIR / "index.html").is_file():
+        raise ImproperlyConfigured(
+            f"HKUBE_DASHBOARD_DIR must be the folder of a dashboard build (with index.html), "
+            f"got {HKUBE_DASHBOARD_DIR}"
+        )
+# Links the dashboard shows (empty: none), and whether it polls `healthMonitoring`.
+HKUBE_DASHBOARD_GRAFANA_URL = env_str("HKUBE_DASHBOARD_GRAFANA_URL", "")
+HKUBE_DASHBOARD_KIBANA_URL = env_str("HKUBE_DASHBOARD_KIBANA_URL", "")
+HKUBE_DASHBOARD_HEALTH_MONITORING = env_bool("HKUBE_DASHBOARD_HEALTH_MONITORING", True)

@@ -1,6 +1,7 @@
 """URLs. The REST API is served at `/api/v1/` and, identically, at
 `/hkube/api-server/api/v1/` (the prefix HKube's own clients use). Every API path works
-with and without a trailing slash, with no redirect."""
+with and without a trailing slash, with no redirect. The dashboard's GraphQL is at
+`/graphql` and `/hkube/api-server/graphql`; HKube's dashboard itself at `/dashboard/`."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ from drf_spectacular.views import (
 
 from algorithms.api import views as alg
 from builds.api import views as bld
+from graphql_api.views import graphql_view
 from hkube_site import api as info
 from hkube_site import metrics
+from hkube_site.dashboard import dashboard_view
 from pipelines.api import control_views as ctl
 from pipelines.api import (
     experiments_views,
@@ -151,4 +154,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     re_path(r"^swagger/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     re_path(r"^redoc/?$", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     re_path(r"^metrics/?$", metrics.metrics_view),
+    # HKube's dashboard reads everything through GraphQL at `<api-server path>/graphql`.
+    re_path(r"^graphql/?$", graphql_view),
+    re_path(r"^hkube/api-server/graphql/?$", graphql_view),
+    re_path(r"^dashboard$", RedirectView.as_view(url="/dashboard/", permanent=False)),
+    re_path(r"^dashboard/(?P<path>.*)$", dashboard_view),
 ]

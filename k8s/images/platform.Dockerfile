@@ -28,6 +28,7 @@ COPY storage ./storage
 COPY pipelines ./pipelines
 COPY builds ./builds
 COPY algorithms ./algorithms
+COPY graphql_api ./graphql_api
 COPY hkubectl ./hkubectl
 COPY k8s ./k8s
 
