@@ -15,6 +15,7 @@ from drf_spectacular.views import (
     SpectacularSwaggerView,
 )
 
+from algorithms.api import version_views as alg_versions
 from algorithms.api import views as alg
 from builds.api import views as bld
 from hkube_site import api as info
@@ -27,6 +28,7 @@ from pipelines.api import (
     preview_views,
     readme_views,
     storage_views,
+    versions_views,
 )
 from pipelines.api import hooks_views as hk
 from pipelines.api import views as exe
@@ -51,6 +53,7 @@ NO_NAME: dict[str, tuple[str, ...]] = {
     "readme/algorithms": ("get", "post", "put", "delete"),
     "readme/pipelines": ("get", "post", "put", "delete"),
     "versions/algorithms": ("get",),
+    "versions/pipelines": ("get",),
     "builds/list": ("get",),
 }
 
@@ -90,8 +93,14 @@ api_v1: list[URLPattern | URLResolver] = [
     route(r"store/algorithmsFilter", alg.StoreAlgorithmsFilter),
     route(rf"store/algorithms/{NAME}", alg.StoreAlgorithm),
     route(r"versions/algorithms/apply", alg.ApplyVersion),
+    route(r"versions/algorithms/tag", alg_versions.TagAlgorithmVersion),
+    route(r"versions/algorithms/alias", alg_versions.AliasAlgorithmVersion),
     route(rf"versions/algorithms/{NAME}", alg.AlgorithmVersions),
     route(rf"versions/algorithms/{NAME}/(?P<version>[^/]+)", alg.AlgorithmVersion_),
+    route(r"versions/pipelines/apply", versions_views.ApplyPipelineVersion),
+    route(r"versions/pipelines/alias", versions_views.AliasPipelineVersion),
+    route(rf"versions/pipelines/{NAME}", versions_views.PipelineVersions),
+    route(rf"versions/pipelines/{NAME}/(?P<version>[^/]+)", versions_views.PipelineVersion),
     route(r"builds/status", bld.BuildStatus_),
     route(r"builds/status/(?P<build_id>[^/]+)", bld.BuildStatus_),
     route(rf"builds/list/{NAME}", bld.BuildList),

@@ -34,6 +34,13 @@ from pipelines.services.experiments import (
 )
 from pipelines.services.expiry import expire_jobs
 from pipelines.services.holding import is_held, job_ended, release_held_jobs
+from pipelines.services.pipeline_versions import (
+    alias_pipeline_version,
+    apply_pipeline_version,
+    delete_pipeline_version,
+    get_pipeline_version,
+    list_pipeline_versions,
+)
 from pipelines.services.readmes import delete_readme, get_readme, write_readme
 from pipelines.services.status import result_object, status_data, status_object
 from pipelines.services.stored import delete_pipeline, merge_stored, store_pipeline, update_pipeline
@@ -42,7 +49,9 @@ from pipelines.services.submit import enqueue_start, load_flow_input, submit_job
 __all__ = [
     "DEFAULT_EXPERIMENT",
     "RemovedUsage",
+    "alias_pipeline_version",
     "any_parents",
+    "apply_pipeline_version",
     "assemble_results",
     "audit_user",
     "check_experiment_exists",
@@ -52,16 +61,19 @@ __all__ = [
     "create_experiment",
     "delete_experiment",
     "delete_pipeline",
+    "delete_pipeline_version",
     "delete_readme",
     "enqueue_start",
     "expire_jobs",
     "get_experiment",
+    "get_pipeline_version",
     "get_readme",
     "is_held",
     "items_ended",
     "job_ended",
     "job_graph",
     "list_experiments",
+    "list_pipeline_versions",
     "load_flow_input",
     "merge_stored",
     "node_failed_unexpectedly",
