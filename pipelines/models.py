@@ -90,6 +90,8 @@ class Job(models.Model):
     result: models.JSONField[Any] = models.JSONField(null=True, blank=True)
     audit_trail: models.JSONField[Any] = models.JSONField(default=list)
     max_exceeded = models.BooleanField(default=False)
+    # Its place in the preferred queue (`queue/preferred`) while it waits to start; None: managed.
+    preferred_rank = models.IntegerField(null=True, blank=True)
     completion = models.BooleanField(default=False)
 
     class Meta:

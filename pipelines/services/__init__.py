@@ -34,6 +34,14 @@ from pipelines.services.experiments import (
 )
 from pipelines.services.expiry import expire_jobs
 from pipelines.services.holding import is_held, job_ended, release_held_jobs
+from pipelines.services.job_queue import (
+    Page,
+    add_preferred,
+    queue_aggregation,
+    queue_count,
+    queue_page,
+    remove_preferred,
+)
 from pipelines.services.pipeline_versions import (
     alias_pipeline_version,
     apply_pipeline_version,
@@ -48,7 +56,9 @@ from pipelines.services.submit import enqueue_start, load_flow_input, submit_job
 
 __all__ = [
     "DEFAULT_EXPERIMENT",
+    "Page",
     "RemovedUsage",
+    "add_preferred",
     "alias_pipeline_version",
     "any_parents",
     "apply_pipeline_version",
@@ -80,8 +90,12 @@ __all__ = [
     "node_finished",
     "pause_job",
     "pipelines_using",
+    "queue_aggregation",
+    "queue_count",
+    "queue_page",
     "release_held_jobs",
     "remove_algorithm_pipelines",
+    "remove_preferred",
     "rerun_job",
     "result_object",
     "resume_job",

@@ -46,5 +46,10 @@ class Migration(migrations.Migration):
                 "ordering": ["-created", "-id"],
             },
         ),
+        migrations.AddField(
+            model_name="job",
+            name="preferred_rank",
+            field=models.IntegerField(blank=True, null=True),
+        ),
         migrations.RunPython(current_as_versions, migrations.RunPython.noop),
     ]
