@@ -15,6 +15,7 @@ from drf_spectacular.views import (
     SpectacularSwaggerView,
 )
 
+from algorithms.api import cluster_views as cluster
 from algorithms.api import version_views as alg_versions
 from algorithms.api import views as alg
 from builds.api import views as bld
@@ -24,6 +25,7 @@ from pipelines.api import control_views as ctl
 from pipelines.api import (
     experiments_views,
     graph_views,
+    jaeger_views,
     logs_views,
     preview_views,
     queue_views,
@@ -135,6 +137,11 @@ api_v1: list[URLPattern | URLResolver] = [
     route(r"storage/keys", storage_views.StorageKeys),
     route(r"storage/keys/(?P<path>.+?)", storage_views.StorageKeys),
     route(r"status/version", info.SystemVersion),
+    route(r"resources/unscheduledalgorithms", cluster.UnscheduledAlgorithms),
+    route(rf"resources/unscheduledalgorithms/{NAME}", cluster.UnscheduledAlgorithm),
+    route(rf"kubernetes/algorithms/pods/{NAME}", cluster.StopAlgorithmPods),
+    route(rf"kubernetes/algorithms/jobs/{NAME}", cluster.StopAlgorithmJobs),
+    route(r"jaeger", jaeger_views.JaegerTrace),
     route(r"queue/count", queue_views.QueueCount),
     route(r"queue/managed", queue_views.ManagedQueue),
     route(r"queue/managed/aggregation/(?P<by>pipeline|tag)", queue_views.ManagedAggregation),
