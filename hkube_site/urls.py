@@ -16,6 +16,7 @@ from drf_spectacular.views import (
 )
 
 from algorithms.api import cluster_views as cluster
+from algorithms.api import gc_views
 from algorithms.api import version_views as alg_versions
 from algorithms.api import views as alg
 from builds.api import views as bld
@@ -142,6 +143,12 @@ api_v1: list[URLPattern | URLResolver] = [
     route(rf"kubernetes/algorithms/pods/{NAME}", cluster.StopAlgorithmPods),
     route(rf"kubernetes/algorithms/jobs/{NAME}", cluster.StopAlgorithmJobs),
     route(r"jaeger", jaeger_views.JaegerTrace),
+    route(r"gc/clean", gc_views.GcClean),
+    route(r"gc/clean/(?P<cleaner>[^/]+)", gc_views.GcClean),
+    route(r"gc/dryrun", gc_views.GcDryRun),
+    route(r"gc/dryrun/(?P<cleaner>[^/]+)", gc_views.GcDryRun),
+    route(r"gc/status", gc_views.GcStatus),
+    route(r"gc/status/(?P<cleaner>[^/]+)", gc_views.GcStatus),
     route(r"queue/count", queue_views.QueueCount),
     route(r"queue/managed", queue_views.ManagedQueue),
     route(r"queue/managed/aggregation/(?P<by>pipeline|tag)", queue_views.ManagedAggregation),

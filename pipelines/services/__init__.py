@@ -12,6 +12,7 @@ from pipelines.services.algorithm_usage import (
     remove_algorithm_pipelines,
     running_jobs_using,
 )
+from pipelines.services.cleaning import clean_job_storage, clean_jobs
 from pipelines.services.common import audit_user, cluster, job_graph
 from pipelines.services.control import pause_job, rerun_job, resume_job, run_algorithm, run_from_node
 from pipelines.services.driver import (
@@ -67,6 +68,8 @@ __all__ = [
     "check_experiment_exists",
     "check_tolerance",
     "chunk_indices",
+    "clean_job_storage",
+    "clean_jobs",
     "cluster",
     "create_experiment",
     "delete_experiment",
