@@ -144,3 +144,30 @@ def test_bad_requests_get_hkubes_errors(
     versioned: Api, method: str, path: str, body: Any, expected: tuple[int, str]
 ) -> None:
     assert versioned.error(method, path, body) == expected
+
+
+def test_put_makes_a_version_current_only_when_forced(versioned: Api, client: Client) -> None:
+    status, body = versioned.put(
+        "store/algorithms", {"name": "img-alg", "algorithmImage": "hkube/img:1", "cpu": 2}
+    )
+    assert status == 200 and body["cpu"] == 0.5  # the current algorithm is unchanged
+    versions = versioned.get("versions/algorithms/img-alg")[1]
+    assert versions[0]["algorithm"]["cpu"] == 2 and len(versions) == 2
+    status, body = versioned.put(
+        "store/algorithms?forceStopAndApplyVersion=true",
+        {"name": "img-alg", "algorithmImage": "hkube/img:1", "cpu": 3},
+    )
+    assert status == 200 and body["cpu"] == 3
+    response = client.put(
+        "/api/v1/store/algorithms",
+        json.dumps(
+            {
+                "payload": json.dumps({"name": "img-alg", "cpu": 4}),
+                "options": json.dumps({"forceUpdate": True}),
+            }
+        ),
+        content_type="application/json",
+    )
+    assert response.status_code == 200 and response.json()["algorithm"]["cpu"] == 4
+    assert versioned.get("store/algorithms/img-alg")[1]["cpu"] == 4
+    assert len(versioned.get("versions/algorithms/img-alg")[1]) == 4
