@@ -282,11 +282,13 @@ def insert_algorithm(payload: dict[str, Any], *, allow_overwrite: bool = False) 
 
 
 def update_algorithm(payload: dict[str, Any], options: dict[str, Any] | None = None) -> ApplyResult:
+    """`PUT store/algorithms`, as HKube: a change makes a new version, current only with
+    `forceUpdate` (otherwise through `versions/algorithms/apply`)."""
     name = payload.get("name") if isinstance(payload, dict) else None
     if not name:
         raise InvalidData("data should have required property 'name'")
     get_algorithm(str(name))
-    return apply_algorithm(payload, options={"forceUpdate": True, **(options or {})})
+    return apply_algorithm(payload, options=options or {})
 
 
 def delete_algorithm(name: str, *, force: bool = False, keep_old_versions: bool = False) -> str:

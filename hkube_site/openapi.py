@@ -35,6 +35,9 @@ WRITES = ("post", "put")
 # An operation whose documented error responses without a body are kept as they are
 # (`extend_schema(extensions={EMPTY_ERRORS: True})`): HKube answers them with no body.
 EMPTY_ERRORS = "x-hkube-empty-errors"
+# An operation whose documented error responses are kept whatever their body
+# (`extend_schema(extensions={OWN_ERRORS: True})`): HKube answers some with a bare string.
+OWN_ERRORS = "x-hkube-own-errors"
 
 
 def error_responses(result: dict[str, Any], **_: Any) -> dict[str, Any]:
@@ -49,6 +52,8 @@ def error_responses(result: dict[str, Any], **_: Any) -> dict[str, Any]:
             for code, description in codes.items():
                 if code in responses and "content" not in responses[code] and operation.get(EMPTY_ERRORS):
                     continue  # documented as an empty answer on purpose (HKube's own shape)
+                if code in responses and operation.get(OWN_ERRORS):
+                    continue  # documented with HKube's own body (a string)
                 responses[code] = {
                     "description": description,
                     "content": {"application/json": {"schema": reference}},

@@ -28,6 +28,7 @@ DEBUG_PORT_PREFIX = "hkube:debug:port:"  # <algorithm> -> the port its debug wor
 HOLDINGS_KEY = "hkube:executor:holdings"  # hash worker_id -> json resources held (algorithms/resources.py)
 WAITING_KEY = "hkube:executor:waiting"  # hash algorithm -> first time seen with queued work
 UNSCHEDULED_KEY = "hkube:unscheduled"  # hash algorithm -> json scheduling warning
+GC_LAST_RUN_KEY = "hkube:gc:last-run"  # hash cleaner -> json {name, count, sample, maxAge, timestamp}
 # Kubernetes mode (the supervisor, `manage.py k8s_supervise`):
 K8S_SUPERVISOR_LOCK = "hkube:k8s:supervisor"  # the token of the one active supervisor
 K8S_IMAGE_BLOCKED_KEY = "hkube:k8s:image-blocked"  # hash algorithm -> json {version, message}

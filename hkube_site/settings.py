@@ -182,6 +182,8 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # --- Observability ----------------------------------------------------------------------
 # Traces go over OTLP/HTTP to this collector (a base URL such as http://otel:4318); unset: off.
 HKUBE_TRACING_ENDPOINT = env_str("HKUBE_TRACING_ENDPOINT", env_str("OTEL_EXPORTER_OTLP_ENDPOINT", ""))
+# Jaeger's query service (a base URL such as http://jaeger:16686), read by `GET jaeger?jobId=`.
+HKUBE_JAEGER_URL = env_str("HKUBE_JAEGER_URL", "")
 
 # --- Redis and Celery ---------------------------------------------------------------------
 # `manage.py up` sets REDIS_URL to the server it started when none was configured.

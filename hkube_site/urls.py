@@ -16,6 +16,9 @@ from drf_spectacular.views import (
     SpectacularSwaggerView,
 )
 
+from algorithms.api import cluster_views as cluster
+from algorithms.api import gc_views
+from algorithms.api import version_views as alg_versions
 from algorithms.api import views as alg
 from builds.api import views as bld
 from graphql_api.views import graphql_view
@@ -26,10 +29,13 @@ from pipelines.api import control_views as ctl
 from pipelines.api import (
     experiments_views,
     graph_views,
+    jaeger_views,
     logs_views,
     preview_views,
+    queue_views,
     readme_views,
     storage_views,
+    versions_views,
 )
 from pipelines.api import hooks_views as hk
 from pipelines.api import views as exe
@@ -54,6 +60,7 @@ NO_NAME: dict[str, tuple[str, ...]] = {
     "readme/algorithms": ("get", "post", "put", "delete"),
     "readme/pipelines": ("get", "post", "put", "delete"),
     "versions/algorithms": ("get",),
+    "versions/pipelines": ("get",),
     "builds/list": ("get",),
 }
 
@@ -93,8 +100,14 @@ api_v1: list[URLPattern | URLResolver] = [
     route(r"store/algorithmsFilter", alg.StoreAlgorithmsFilter),
     route(rf"store/algorithms/{NAME}", alg.StoreAlgorithm),
     route(r"versions/algorithms/apply", alg.ApplyVersion),
+    route(r"versions/algorithms/tag", alg_versions.TagAlgorithmVersion),
+    route(r"versions/algorithms/alias", alg_versions.AliasAlgorithmVersion),
     route(rf"versions/algorithms/{NAME}", alg.AlgorithmVersions),
     route(rf"versions/algorithms/{NAME}/(?P<version>[^/]+)", alg.AlgorithmVersion_),
+    route(r"versions/pipelines/apply", versions_views.ApplyPipelineVersion),
+    route(r"versions/pipelines/alias", versions_views.AliasPipelineVersion),
+    route(rf"versions/pipelines/{NAME}", versions_views.PipelineVersions),
+    route(rf"versions/pipelines/{NAME}/(?P<version>[^/]+)", versions_views.PipelineVersion),
     route(r"builds/status", bld.BuildStatus_),
     route(r"builds/status/(?P<build_id>[^/]+)", bld.BuildStatus_),
     route(rf"builds/list/{NAME}", bld.BuildList),
@@ -128,6 +141,23 @@ api_v1: list[URLPattern | URLResolver] = [
     route(r"storage/keys", storage_views.StorageKeys),
     route(r"storage/keys/(?P<path>.+?)", storage_views.StorageKeys),
     route(r"status/version", info.SystemVersion),
+    route(r"resources/unscheduledalgorithms", cluster.UnscheduledAlgorithms),
+    route(rf"resources/unscheduledalgorithms/{NAME}", cluster.UnscheduledAlgorithm),
+    route(rf"kubernetes/algorithms/pods/{NAME}", cluster.StopAlgorithmPods),
+    route(rf"kubernetes/algorithms/jobs/{NAME}", cluster.StopAlgorithmJobs),
+    route(r"jaeger", jaeger_views.JaegerTrace),
+    route(r"gc/clean", gc_views.GcClean),
+    route(r"gc/clean/(?P<cleaner>[^/]+)", gc_views.GcClean),
+    route(r"gc/dryrun", gc_views.GcDryRun),
+    route(r"gc/dryrun/(?P<cleaner>[^/]+)", gc_views.GcDryRun),
+    route(r"gc/status", gc_views.GcStatus),
+    route(r"gc/status/(?P<cleaner>[^/]+)", gc_views.GcStatus),
+    route(r"queue/count", queue_views.QueueCount),
+    route(r"queue/managed", queue_views.ManagedQueue),
+    route(r"queue/managed/aggregation/(?P<by>pipeline|tag)", queue_views.ManagedAggregation),
+    route(r"queue/preferred", queue_views.PreferredQueue),
+    route(r"queue/preferred/deletes", queue_views.PreferredDeletes),
+    route(r"queue/preferred/aggregation/(?P<by>pipeline|tag)", queue_views.PreferredAggregation),
     route(r"experiment", experiments_views.Experiments),
     route(rf"experiment/{NAME}", experiments_views.Experiment),
     route(rf"readme/algorithms/{NAME}", readme_views.AlgorithmReadme),

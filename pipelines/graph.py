@@ -174,7 +174,10 @@ def graph_document(job: Job, *, node: str | None = None, window: Window | None =
         if warning and unrecorded.get("failedScheduling"):
             entry["status"] = "failedScheduling"  # HKube: the node waits for resources
             entry["warnings"] = [warning]
-        if row and row.is_batch:
+        if row and row.is_batch and status == NodeStatus.SKIPPED and not row.total:
+            entry["batch"] = [_skipped_item(job, row)]  # its input was empty or null: one skipped item
+            entry["batchInfo"] = _batch_info(states, 0, 0)
+        elif row and row.is_batch:
             entry["batch"] = _items(job, row, unrecorded, window, reports)
             entry["batchInfo"] = _batch_info(states, errors.get(name, 0), row.total)
         else:
@@ -189,6 +192,18 @@ def graph_document(job: Job, *, node: str | None = None, window: Window | None =
     final = job.status in FINAL_JOB_STATUSES
     timestamp = (job.end_time or job.status_timestamp) if final else now_ms()
     return {"jobId": job.job_id, "timestamp": timestamp, "nodes": nodes, "edges": edges}
+
+
+def _skipped_item(job: Job, node: JobNode) -> dict[str, Any]:
+    """The one item HKube shows for a batch node skipped because its input had no items."""
+    return {
+        "taskId": ids.task_id(job.job_id, node.node_name, 1),
+        "batchIndex": 1,
+        "status": NodeStatus.SKIPPED.value,
+        "startTime": node.start_time,
+        "endTime": node.end_time if node.end_time is not None else node.start_time,
+        "attempt": 1,
+    }
 
 
 def _unstarted_status(job: Job) -> str:

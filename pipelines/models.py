@@ -90,6 +90,8 @@ class Job(models.Model):
     result: models.JSONField[Any] = models.JSONField(null=True, blank=True)
     audit_trail: models.JSONField[Any] = models.JSONField(default=list)
     max_exceeded = models.BooleanField(default=False)
+    # Its place in the preferred queue (`queue/preferred`) while it waits to start; None: managed.
+    preferred_rank = models.IntegerField(null=True, blank=True)
     completion = models.BooleanField(default=False)
 
     class Meta:
@@ -310,3 +312,33 @@ class Readme(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.name}"
+
+
+class PipelineVersion(models.Model):
+    """An immutable stored descriptor of a pipeline: every stored change is one
+    (`versions/pipelines/{name}`). Versions outlive a pipeline deleted with `keepOldVersions`."""
+
+    pipeline_name = models.CharField(max_length=256, db_index=True)
+    version = models.CharField(max_length=16, unique=True)
+    semver = models.CharField(max_length=32)
+    descriptor: models.JSONField[Any] = models.JSONField()
+    created = models.BigIntegerField(default=now_ms)
+    created_by = models.CharField(max_length=64, default="defaultUser")
+    alias = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.pipeline_name}@{self.version}"
+
+    def as_api(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "semver": self.semver,
+            "versionAlias": self.alias or f"v{self.semver}",
+            "created": self.created,
+            "createdBy": self.created_by,
+            "name": self.pipeline_name,
+            "pipeline": {**self.descriptor, "name": self.pipeline_name, "version": self.version},
+        }

@@ -117,7 +117,11 @@ class StoreAlgorithms(APIView):
             services.insert_algorithm(dict(data), allow_overwrite=overwrite).algorithm, status=201
         )
 
-    @extend_schema(request={"application/json": OBJ}, responses={200: OBJ}, summary="Update an algorithm")
+    @extend_schema(
+        request={"application/json": OBJ},
+        responses={200: OBJ},
+        summary="Update an algorithm: a new version, current when forced (?forceStopAndApplyVersion=true)",
+    )
     def put(self, request: Request) -> Response:
         payload = _json_field(request, "payload", None)
         if payload is not None:
@@ -131,7 +135,9 @@ class StoreAlgorithms(APIView):
                 return Response(services.update_algorithm(payload, options).as_api())
         if not isinstance(request.data, dict):
             raise InvalidData("data should be object")
-        return Response(services.update_algorithm(dict(request.data)).algorithm)
+        # HKube's old way: the query flag stands for forceUpdate.
+        force = request.query_params.get("forceStopAndApplyVersion") == "true"
+        return Response(services.update_algorithm(dict(request.data), {"forceUpdate": force}).algorithm)
 
 
 def _with_reason(algorithm: dict[str, Any], reasons: dict[str, str]) -> dict[str, Any]:

@@ -179,4 +179,5 @@ class StorePipeline(APIView):
 
     @extend_schema(responses={200: DESCRIPTOR})
     def delete(self, request: Request, name: str) -> Response:
-        return Response({"message": services.delete_pipeline(name)})
+        keep = request.query_params.get("keepOldVersions") == "true"
+        return Response({"message": services.delete_pipeline(name, keep_old_versions=keep)})

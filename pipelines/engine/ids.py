@@ -20,6 +20,19 @@ def version_id() -> str:
     return uid(10)
 
 
+def next_semver(last: str | None) -> str:
+    """HKube's version numbers: 1.0.0, then patch++ up to 500, then minor, then major."""
+    if not last:
+        return "1.0.0"
+    major, minor, patch = (int(p) for p in last.split("."))
+    patch += 1
+    if patch > 500:
+        patch, minor = 0, minor + 1
+    if minor > 500:
+        minor, major = 0, major + 1
+    return f"{major}.{minor}.{patch}"
+
+
 def task_id(job_id: str, node_name: str, batch_index: int) -> str:
     """The 8-character taskId of one task, derived from its place in the job.
 

@@ -12,6 +12,7 @@ from pipelines.services.algorithm_usage import (
     remove_algorithm_pipelines,
     running_jobs_using,
 )
+from pipelines.services.cleaning import clean_job_storage, clean_jobs
 from pipelines.services.common import audit_user, cluster, job_graph
 from pipelines.services.control import pause_job, rerun_job, resume_job, run_algorithm, run_from_node
 from pipelines.services.driver import (
@@ -34,6 +35,21 @@ from pipelines.services.experiments import (
 )
 from pipelines.services.expiry import expire_jobs
 from pipelines.services.holding import is_held, job_ended, release_held_jobs
+from pipelines.services.job_queue import (
+    Page,
+    add_preferred,
+    queue_aggregation,
+    queue_count,
+    queue_page,
+    remove_preferred,
+)
+from pipelines.services.pipeline_versions import (
+    alias_pipeline_version,
+    apply_pipeline_version,
+    delete_pipeline_version,
+    get_pipeline_version,
+    list_pipeline_versions,
+)
 from pipelines.services.readmes import delete_readme, get_readme, write_readme
 from pipelines.services.status import result_object, status_data, status_object
 from pipelines.services.stored import delete_pipeline, merge_stored, store_pipeline, update_pipeline
@@ -41,35 +57,48 @@ from pipelines.services.submit import enqueue_start, load_flow_input, submit_job
 
 __all__ = [
     "DEFAULT_EXPERIMENT",
+    "Page",
     "RemovedUsage",
+    "add_preferred",
+    "alias_pipeline_version",
     "any_parents",
+    "apply_pipeline_version",
     "assemble_results",
     "audit_user",
     "check_experiment_exists",
     "check_tolerance",
     "chunk_indices",
+    "clean_job_storage",
+    "clean_jobs",
     "cluster",
     "create_experiment",
     "delete_experiment",
     "delete_pipeline",
+    "delete_pipeline_version",
     "delete_readme",
     "enqueue_start",
     "expire_jobs",
     "get_experiment",
+    "get_pipeline_version",
     "get_readme",
     "is_held",
     "items_ended",
     "job_ended",
     "job_graph",
     "list_experiments",
+    "list_pipeline_versions",
     "load_flow_input",
     "merge_stored",
     "node_failed_unexpectedly",
     "node_finished",
     "pause_job",
     "pipelines_using",
+    "queue_aggregation",
+    "queue_count",
+    "queue_page",
     "release_held_jobs",
     "remove_algorithm_pipelines",
+    "remove_preferred",
     "rerun_job",
     "result_object",
     "resume_job",

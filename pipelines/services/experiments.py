@@ -13,14 +13,12 @@ from typing import Any
 from django.db import transaction
 
 from hkube_site.errors import ActionNotAllowed, NotFound
-from hkube_site.object_store import get_storage
 from hkube_site.validation import validate
 from pipelines import schema, stored_triggers
 from pipelines.models import FINAL_JOB_STATUSES, RUNNING_JOB_STATUSES, Experiment, Job, WebhookDelivery
-from pipelines.services.common import cluster
+from pipelines.services.cleaning import remove_job_data
 from pipelines.services.ending import stop_job
 from pipelines.services.stored import update_pipeline
-from storage import paths
 
 DEFAULT_EXPERIMENT = "main"
 STOP_REASON = "experiment has been deleted"
@@ -84,7 +82,7 @@ def delete_experiment(name: str) -> None:
         WebhookDelivery.objects.filter(job_id__in=finished).delete()
         Job.objects.filter(job_id__in=finished).delete()  # nodes and tasks go with them
         experiment.delete()
-    transaction.on_commit(lambda: _remove_stored_data(finished))
+    transaction.on_commit(lambda: remove_job_data(finished))
 
 
 def _stop_crons(experiment: str) -> None:
@@ -96,15 +94,6 @@ def _stop_crons(experiment: str) -> None:
         if cron.get("enabled", True):
             descriptor["triggers"]["cron"] = {**cron, "enabled": False}
             update_pipeline(descriptor)
-
-
-def _remove_stored_data(job_ids: list[str]) -> None:
-    """The jobs' outputs, flowInputs and results, as HKube's cleaner removes them."""
-    storage = get_storage()
-    for job_id in job_ids:
-        storage.adapter.delete_prefix(f"{paths.bucket(cluster())}/{job_id}/")
-        for kind in ("results", "logs"):
-            storage.adapter.delete_prefix(f"{paths.bucket(cluster(), kind)}/{job_id}/")
 
 
 __all__ = [

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
+from django.db.models import F
 
 from pipelines import messages
 from pipelines.models import RUNNING_JOB_STATUSES, Job, JobStatus
@@ -37,7 +38,8 @@ def _running(pipeline_name: str, experiment: str) -> int:
 
 
 def release_held_jobs(pipeline_name: str | None = None) -> list[str]:
-    """Start held jobs while their pipeline has free slots: higher priority first, then older."""
+    """Start held jobs while their pipeline has free slots: the preferred queue's first (in
+    its order), then higher priority, then older."""
     held = Job.objects.filter(max_exceeded=True, status=JobStatus.PENDING)
     if pipeline_name:
         held = held.filter(pipeline_name=pipeline_name)
@@ -48,7 +50,7 @@ def release_held_jobs(pipeline_name: str | None = None) -> list[str]:
             waiting = list(
                 held.select_for_update()
                 .filter(pipeline_name=name, experiment=experiment)
-                .order_by("priority", "start_time")
+                .order_by(F("preferred_rank").asc(nulls_last=True), "priority", "start_time")
             )
             if not waiting:
                 continue

@@ -13,6 +13,7 @@ from pipelines.engine import dag, ids
 from pipelines.models import RUNNING_JOB_STATUSES, Job, Pipeline, Readme, ReadmeKind, now_ms
 from pipelines.services.common import _strip_server_fields, audit_user
 from pipelines.services.ending import stop_job
+from pipelines.services.pipeline_versions import delete_pipeline_versions, record_pipeline_version
 
 
 def _check_algorithms_exist(descriptor: dict[str, Any]) -> None:
@@ -50,14 +51,16 @@ def store_pipeline(descriptor: dict[str, Any]) -> Pipeline:
         raise AlreadyExists("pipeline", name)
     version = ids.version_id()
     stamp = now_ms()
-    pipeline = Pipeline.objects.create(
-        name=name,
-        descriptor=descriptor,
-        version=version,
-        created=stamp,
-        modified=stamp,
-        audit_trail=[{"user": audit_user(), "timestamp": stamp, "version": version}],
-    )
+    with transaction.atomic():
+        pipeline = Pipeline.objects.create(
+            name=name,
+            descriptor=descriptor,
+            version=version,
+            created=stamp,
+            modified=stamp,
+            audit_trail=[{"user": audit_user(), "timestamp": stamp, "version": version}],
+        )
+        record_pipeline_version(pipeline)
     _sync_cron_after_commit(name)
     return pipeline
 
@@ -77,11 +80,13 @@ def update_pipeline(descriptor: dict[str, Any]) -> Pipeline:
             entry = {"user": audit_user(), "timestamp": stamp, "version": pipeline.version}
             pipeline.audit_trail = [entry, *pipeline.audit_trail]
             pipeline.save()
+            record_pipeline_version(pipeline)
             _sync_cron_after_commit(name)
     return pipeline
 
 
-def delete_pipeline(name: str) -> str:
+def delete_pipeline(name: str, *, keep_old_versions: bool = False) -> str:
+    """`keep_old_versions` keeps the version rows, so they are there if it is stored again."""
     pipeline = Pipeline.objects.filter(name=name).first()
     if pipeline is None:
         raise NotFound("pipeline", name)
@@ -91,6 +96,8 @@ def delete_pipeline(name: str) -> str:
     running = [j for j in candidates if "stored" in (j.types or [])]
     stopped = sum(1 for job in running if stop_job(job.job_id, "pipeline has been deleted"))
     pipeline.delete()
+    if not keep_old_versions:
+        delete_pipeline_versions(name)
     Readme.objects.filter(kind=ReadmeKind.PIPELINE, name=name).delete()
     _sync_cron_after_commit(name)
     message = f"pipeline {name} successfully deleted from store"

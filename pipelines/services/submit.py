@@ -81,6 +81,8 @@ def submit_job(
         "lastRunResult": _last_run_result(descriptor),
         "maxExceeded": held,
     }
+    if root_job_id:  # triggered, sub-pipeline and run-from-node jobs name their root job, as HKube's
+        executed["rootJobId"] = root_job_id
     with transaction.atomic():
         job = Job.objects.create(
             job_id=job_id,

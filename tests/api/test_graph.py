@@ -234,15 +234,17 @@ def test_a_pending_job_shows_its_nodes_from_the_descriptor_as_creating(api: Api)
     assert len(graph["edges"]) == 2
 
 
-def test_skipped_node_has_an_empty_batch(api: Api) -> None:
+def test_a_batch_node_skipped_for_no_items_shows_one_skipped_item(api: Api) -> None:
     job = make_job("graphjob0006")
     make_node(job, "A", NodeStatus.SUCCEED, level=0)
     make_node(job, "B", NodeStatus.SKIPPED, level=1, total=0, batch=True)
     make_node(job, "C", NodeStatus.SUCCEED, level=2)
     _, graph = api.get(f"graph/raw/{job.job_id}")
     b = by_name(graph)["B"]
-    assert b["batch"] == []
-    assert b["states"] == {"skipped": 1}
+    [item] = b["batch"]
+    assert (item["batchIndex"], item["status"]) == (1, "skipped")
+    assert item["taskId"] == ids.task_id(job.job_id, "B", 1)
+    assert b["status"] == "skipped" and b["states"] == {"skipped": 1}
     assert b["batchInfo"]["total"] == 0
 
 
