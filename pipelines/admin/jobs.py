@@ -119,11 +119,15 @@ class JobAdmin(admin.ModelAdmin[Job]):
     inlines = [JobNodeInline]
     actions = [_bulk(name) for name in ACTIONS]
     change_form_template = "admin/pipelines/job/change_form.html"
-    fields = ("job_id", "pipeline_name", "experiment", "status", "types", "priority", "error", "reason")
+    # The status is shown live above (admin-job.js); these are as the page was loaded.
+    fields = ("job_id", "pipeline_name", "experiment", "types", "priority", "error", "reason")
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # jobs start from a pipeline's "run" (or the API)
+
+    def save_model(self, request: HttpRequest, obj: Job, form: Any, change: bool) -> None:
+        """Every field is read-only: a job changes only through its actions (the services)."""
 
     @admin.display(description="progress")
     def progress(self, job: Job) -> str:
@@ -211,7 +215,7 @@ def job_context(request: HttpRequest, job: Job) -> dict[str, Any]:
             "page": reverse("jobs:detail", args=[job_id]),
             "results": api_url(f"exec/results/{job_id}"),
             "download": api_url(f"storage/download/pipeline/result/{job_id}"),
-            "tasks": reverse("admin:pipelines_task_changelist") + f"?job__job_id={job_id}",
+            "tasks": reverse("admin:pipelines_task_changelist") + f"?q={job_id}",
             "flower": flower_url(request),
         },
         "hk_trace_id": tracing.job_trace_id(job_id),
@@ -228,6 +232,12 @@ class JobNodeAdmin(admin.ModelAdmin[JobNode]):
     list_display = ("job", "node_name", "algorithm_name", "status", "total", "succeed", "failed")
     list_filter = ("status",)
     search_fields = ("job__job_id", "node_name", "algorithm_name")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # nodes are the driver's
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Task)

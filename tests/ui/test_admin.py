@@ -100,6 +100,10 @@ def test_job_actions_go_through_the_services(admin_client: Client, green: Algori
     services.start_job(job.job_id)
     page = admin_client.get(f"/admin/pipelines/job/{job.job_id}/change/").content.decode()
     assert 'id="graph"' in page and "admin-job.js" in page and "graph.js" in page
+    # The admin's change page is one form: the actions are its buttons, never nested forms.
+    assert f'formaction="/admin/pipelines/job/{job.job_id}/do/stop/"' in page
+    live = page[page.index('id="hk-live"') : page.index("</fieldset>", page.index('id="hk-live"'))]
+    assert "<form" not in live
 
     admin_client.post(f"/admin/pipelines/job/{job.job_id}/do/pause/")
     assert Job.objects.get(job_id=job.job_id).status == JobStatus.PAUSED

@@ -18,7 +18,7 @@
     bar.className = `bar-fill status-${status.status}`;
     const details = (status.data && status.data.details) || "";
     const error = status.error ? ` ${status.nodeName ? `${status.nodeName}: ` : ""}${status.error}` : "";
-    document.getElementById("job-details").textContent = `${progress}% ${details}${error}`;
+    document.getElementById("job-details").textContent = `${details || `${progress}%`}${error}`;
   }
 
   async function refresh() {
