@@ -173,3 +173,17 @@ def test_the_executor_view_lists_queue_depths_and_workers(
 ) -> None:
     page = admin_client.get("/admin/algorithms/algorithm/executor/").content.decode()
     assert "green-alg" in page and 'id="hk-executor-table"' in page
+
+
+def test_re_run_from_a_node_starts_a_job_of_that_node_and_its_descendants(
+    admin_client: Client, green: Algorithm
+) -> None:
+    old = services.submit_job(GOOD, types=["raw"])
+    services.start_job(old.job_id)
+    response = admin_client.post(f"/admin/pipelines/job/{old.job_id}/from-node/", {"node_name": "two"})
+    new = Job.objects.exclude(job_id=old.job_id).get()
+    assert response["Location"] == f"/admin/pipelines/job/{new.job_id}/change/"
+    assert [n["nodeName"] for n in new.pipeline["nodes"]] == ["two"]
+
+    admin_client.post(f"/admin/pipelines/job/{old.job_id}/from-node/", {"node_name": "nowhere"})
+    assert Job.objects.count() == 2  # a node the job does not have is refused by the form
