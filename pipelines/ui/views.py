@@ -20,6 +20,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import get_script_prefix, reverse
 
+from hkube_site import tracing
 from pipelines import services
 from pipelines.models import FINAL_JOB_STATUSES, Job, JobStatus, now_ms
 
@@ -102,6 +103,7 @@ def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
         "status": status,
         "start_text": _time_text(job.start_time),
         "end_text": _time_text(job.end_time),
+        "trace_id": tracing.job_trace_id(job.job_id),
         "links": {
             "results": f"{api}exec/results/{job.job_id}",
             "pipeline": f"{api}exec/pipelines/{job.job_id}",
