@@ -17,6 +17,7 @@ from urllib3 import encode_multipart_formdata
 API_VERSION_PATH = "api/v1/"
 KEYCLOAK_WELL_KNOWN = "/hkube/keycloak/realms/master/.well-known/openid-configuration"
 START_HINT = "python manage.py up"
+TOKEN_HINT = "this HKube needs a token: pass --token TOKEN or run `hkubectl config set token TOKEN`"
 
 # (connect, read) seconds. Uploads of big code archives and slow stores need a long read.
 DEFAULT_TIMEOUT = (10.0, 300.0)
@@ -131,6 +132,7 @@ class HkubeClient:
         verbose: bool = False,
         username: str | None = None,
         password: str | None = None,
+        token: str | None = None,
         session: requests.Session | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
     ):
@@ -142,8 +144,10 @@ class HkubeClient:
         self.password = password
         self.session = session or requests.Session()
         self.timeout = timeout
-        self._token: str | None = None
-        self._auth_checked = False
+        # A token given (--token, HKUBE_TOKEN, the config's token) is sent as is; otherwise
+        # one may come from a Keycloak login with --username.
+        self._token: str | None = token or None
+        self._auth_checked = bool(token)
         if not verify:
             # The user asked for no certificate checks; urllib3 would warn on every call.
             warnings.filterwarnings("ignore", message="Unverified HTTPS request")
@@ -191,7 +195,10 @@ class HkubeClient:
                 break
             time.sleep(RATE_LIMIT_SLEEP * (attempt + 1))
         if response.status_code >= 400:
-            raise _error_from_response(response, method)
+            error = _error_from_response(response, method)
+            if response.status_code == 401 and not self._token:
+                error.message += f"; {TOKEN_HINT}"
+            raise error
         if not response.content:
             return None
         try:
