@@ -112,7 +112,11 @@ class AuthGate:
             ):
                 # A page opened in a browser: log in first, then come back.
                 return HttpResponseRedirect(f"{settings.LOGIN_URL}?next={quote(request.get_full_path())}")
-            return _error(401, "authentication required: send 'Authorization: Bearer <token>'")
+            return _error(
+                401,
+                "authentication required: send 'Authorization: Bearer <token>' "
+                "(hkubectl: --token TOKEN or `hkubectl config set token TOKEN`)",
+            )
         if caller.role < needed:
             return _error(
                 403,

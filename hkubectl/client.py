@@ -17,7 +17,6 @@ from urllib3 import encode_multipart_formdata
 API_VERSION_PATH = "api/v1/"
 KEYCLOAK_WELL_KNOWN = "/hkube/keycloak/realms/master/.well-known/openid-configuration"
 START_HINT = "python manage.py up"
-TOKEN_HINT = "this HKube needs a token: pass --token TOKEN or run `hkubectl config set token TOKEN`"
 
 # (connect, read) seconds. Uploads of big code archives and slow stores need a long read.
 DEFAULT_TIMEOUT = (10.0, 300.0)
@@ -195,10 +194,7 @@ class HkubeClient:
                 break
             time.sleep(RATE_LIMIT_SLEEP * (attempt + 1))
         if response.status_code >= 400:
-            error = _error_from_response(response, method)
-            if response.status_code == 401 and not self._token:
-                error.message += f"; {TOKEN_HINT}"
-            raise error
+            raise _error_from_response(response, method)
         if not response.content:
             return None
         try:

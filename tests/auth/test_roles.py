@@ -68,6 +68,7 @@ def test_no_credentials_is_a_401_in_the_envelope(
 
     assert response.status_code == 401
     assert response.json()["error"]["code"] == 401
+    assert "hkubectl config set token" in response.json()["error"]["message"]
     assert response["WWW-Authenticate"].startswith("Bearer")
 
 

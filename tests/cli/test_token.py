@@ -61,14 +61,3 @@ def test_flag_beats_env_beats_config_file(
 
     assert from_env == "Bearer from-env"
     assert _authorization(fake_hkube) == "Bearer from-flag"
-
-
-def test_a_401_without_a_token_says_how_to_send_one(hkubectl: Callable[..., Result], fake_hkube: FakeHkube):
-    envelope = {"error": {"code": 401, "message": "authentication required"}}
-    fake_hkube.on("GET", "store/pipelines", 401, envelope)
-
-    result = hkubectl("pipeline", "list")
-
-    assert result.exit_code == 1
-    assert "authentication required" in result.stderr
-    assert "hkubectl config set token" in result.stderr
