@@ -21,8 +21,10 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 
 from accounts import oidc
 from accounts.models import find_token
-from accounts.roles import READ_METHODS, Role, api_route, required_role
+from accounts.roles import READ_METHODS, Role, required_role
 from hkube_site.errors import envelope
+
+PAGES = "/jobs/"  # HTML for browsers: without credentials, the login page instead of a 401
 
 
 @dataclass(frozen=True)
@@ -105,11 +107,7 @@ class AuthGate:
         except Unauthorized as exc:
             return _error(401, str(exc))
         if caller is None:
-            if (
-                method in READ_METHODS
-                and api_route(request.path) is None
-                and request.path.rstrip("/") != "/metrics"
-            ):
+            if method in READ_METHODS and request.path.startswith(PAGES):
                 # A page opened in a browser: log in first, then come back.
                 return HttpResponseRedirect(f"{settings.LOGIN_URL}?next={quote(request.get_full_path())}")
             return _error(
