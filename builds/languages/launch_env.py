@@ -21,7 +21,9 @@ RUNTIME_NAMES = frozenset(
         "TMPDIR", "TMP", "TEMP", "LD_LIBRARY_PATH", "JAVA_HOME",
         "CUDA_VISIBLE_DEVICES", "CUDA_HOME", "NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES",
         "SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS",
-        "HKUBE_WORKER_ID", "HKUBE_WORKER_ALGORITHM",
+        # Not secrets: the worker's identity, and which installation this is (a path; tools
+        # find an installation's processes by it).
+        "HKUBE_WORKER_ID", "HKUBE_WORKER_ALGORITHM", "HKUBE_HOME",
     }
 )  # fmt: skip
 RUNTIME_PREFIXES = ("LC_",)
