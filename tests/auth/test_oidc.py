@@ -67,3 +67,24 @@ def test_the_keys_are_fetched_once_and_cached(oidc_mode: dict[str, str], issuer:
         assert send("GET", READ, oidc_mode["viewer"]).status_code == 200
 
     assert issuer.jwks_requests == 1
+
+
+@pytest.mark.parametrize(
+    ("issuer_url", "role_map", "words"),
+    [
+        ("", "", "needs HKUBE_OIDC_ISSUER"),
+        ("https://kc", "runner", "not claim-role=role"),
+        ("https://kc", "x=root", "root"),
+    ],
+)
+def test_bad_oidc_settings_stop_start_up(settings: Any, issuer_url: str, role_map: str, words: str):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from accounts.apps import check_oidc_settings
+
+    settings.HKUBE_AUTH = "oidc"
+    settings.HKUBE_OIDC_ISSUER = issuer_url
+    settings.HKUBE_OIDC_ROLE_MAP = role_map
+
+    with pytest.raises(ImproperlyConfigured, match=words):
+        check_oidc_settings()
