@@ -61,6 +61,8 @@ def env_bool(name: str, default: bool) -> bool:
 HKUBE_HOME = Path(env_str("HKUBE_HOME", str(BASE_DIR / ".hkube"))).resolve()
 # `manage.py up`: the API's and Flower's ports (also its --port and --flower-port flags).
 HKUBE_PORT = env_int("HKUBE_PORT", 8000)
+# The address the API (and Flower) listen on; beyond the loopback only with HKUBE_AUTH (hkube_site/bind.py).
+HKUBE_HOST = env_str("HKUBE_HOST", "127.0.0.1")
 HKUBE_FLOWER_PORT = env_int("HKUBE_FLOWER_PORT", 5555)
 
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "hkube-embedded-insecure-key-change-me-in-a-cluster")
@@ -79,6 +81,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from the package: no CDN
     "django_celery_beat",
     "hkube_site",
+    "accounts",
     "algorithms",
     "builds",
     "pipelines",
@@ -91,6 +94,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # After the session and user are known: every request's role is checked here (accounts/gate.py).
+    "accounts.gate.AuthGate",
     "django.contrib.messages.middleware.MessageMiddleware",
 ]
 
@@ -263,6 +268,29 @@ if HKUBE_LAUNCHER not in ("local", "kubernetes"):
 HKUBE_K8S_NAMESPACE = env_str("HKUBE_K8S_NAMESPACE", "")  # default: the service account's, or kubeconfig's
 HKUBE_K8S_MAX_CREATE_PER_PASS = env_int("HKUBE_K8S_MAX_CREATE_PER_PASS", 10)  # worker Jobs per executor pass
 HKUBE_K8S_READ_NODES = env_bool("HKUBE_K8S_READ_NODES", True)  # false: no ClusterRole, the budget applies
+
+# --- Authentication (accounts/) ------------------------------------------------------------
+# none: open (embedded `up` on the loopback only); token: API tokens from `manage.py create_token`
+# or the admin; oidc: bearer JWTs from an issuer such as Keycloak. README: "Authentication".
+HKUBE_AUTH = env_str("HKUBE_AUTH", "none").strip().lower()
+if HKUBE_AUTH not in ("none", "token", "oidc"):
+    raise ImproperlyConfigured(f"HKUBE_AUTH must be none, token or oidc, got {HKUBE_AUTH!r}")
+HKUBE_OIDC_ISSUER = env_str("HKUBE_OIDC_ISSUER", "")  # e.g. https://kc.example/realms/hkube
+HKUBE_OIDC_AUDIENCE = env_str("HKUBE_OIDC_AUDIENCE", "")  # empty: the audience is not checked
+# Default: Keycloak's certs endpoint under the issuer.
+HKUBE_OIDC_JWKS_URL = env_str("HKUBE_OIDC_JWKS_URL", "")
+HKUBE_OIDC_ROLES_CLAIM = env_str("HKUBE_OIDC_ROLES_CLAIM", "realm_access.roles")  # a dotted path
+# `claim-role=hkube-role,...`; HKube's Keycloak roles are mapped by default (accounts/oidc.py).
+HKUBE_OIDC_ROLE_MAP = env_str("HKUBE_OIDC_ROLE_MAP", "")
+HKUBE_OIDC_ALGORITHMS = [a for a in env_str("HKUBE_OIDC_ALGORITHMS", "RS256").split(",") if a]
+# Flower started by `up` (user:password): required by `up` when HKUBE_AUTH is not none.
+HKUBE_FLOWER_BASIC_AUTH = env_str("HKUBE_FLOWER_BASIC_AUTH", "")
+# Algorithm processes see only an allow-listed environment (builds/languages/launch_env.py);
+# names listed here (comma-separated) are passed through as well.
+HKUBE_ALGORITHM_ENV_ALLOW = [
+    n.strip() for n in env_str("HKUBE_ALGORITHM_ENV_ALLOW", "").split(",") if n.strip()
+]
+LOGIN_URL = "/admin/login/"
 
 LOGGING = {
     "version": 1,

@@ -19,6 +19,8 @@ from hkubectl.config import (
     DEFAULT_ENDPOINT,
     DEFAULT_PATH_PREFIX,
     ENDPOINT_ENV,
+    SECRET_KEYS,
+    TOKEN_ENV,
     ConfigError,
     load_config,
     resolve_settings,
@@ -29,7 +31,7 @@ from hkubectl.state import State, get_state
 
 GLOBAL_FLAGS = frozenset({"--json", "-j", "--verbose"})
 GLOBAL_VALUE_OPTIONS = frozenset(
-    {"--endpoint", "--pathPrefix", "--rejectUnauthorized", "--username", "--password"}
+    {"--endpoint", "--pathPrefix", "--rejectUnauthorized", "--username", "--password", "--token"}
 )
 
 
@@ -139,6 +141,15 @@ def main_options(
     ] = None,
     username: Annotated[str | None, typer.Option("--username", help="Keycloak user name.")] = None,
     password: Annotated[str | None, typer.Option("--password", hidden=True)] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            "--token",
+            metavar="TOKEN",
+            help=f"Bearer token (an API token or an OIDC access token). Default: ${TOKEN_ENV}, "
+            "then the config file's token.",
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Log every HTTP request to stderr.")] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version.")
@@ -151,6 +162,7 @@ def main_options(
         reject_unauthorized=reject_unauthorized,
         username=username,
         password=password,
+        token=token,
         json_output=json_output,
         verbose=verbose,
         file_values=file_values,
@@ -159,7 +171,7 @@ def main_options(
 
 
 def _masked(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: ("********" if k == "password" and v else v) for k, v in values.items()}
+    return {k: ("********" if k in SECRET_KEYS and v else v) for k, v in values.items()}
 
 
 @config_app.command("set")

@@ -131,6 +131,7 @@ class HkubeClient:
         verbose: bool = False,
         username: str | None = None,
         password: str | None = None,
+        token: str | None = None,
         session: requests.Session | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
     ):
@@ -142,8 +143,10 @@ class HkubeClient:
         self.password = password
         self.session = session or requests.Session()
         self.timeout = timeout
-        self._token: str | None = None
-        self._auth_checked = False
+        # A token given (--token, HKUBE_TOKEN, the config's token) is sent as is; otherwise
+        # one may come from a Keycloak login with --username.
+        self._token: str | None = token or None
+        self._auth_checked = bool(token)
         if not verify:
             # The user asked for no certificate checks; urllib3 would warn on every call.
             warnings.filterwarnings("ignore", message="Unverified HTTPS request")

@@ -16,11 +16,14 @@ from pathlib import Path
 from typing import Any
 
 CONFIG_NAMES = (".hkuberc", ".hkuberc.json")
-CONFIG_KEYS = ("endpoint", "pathPrefix", "rejectUnauthorized", "username", "password")
+CONFIG_KEYS = ("endpoint", "pathPrefix", "rejectUnauthorized", "username", "password", "token")
+# Secrets: masked when the config is printed.
+SECRET_KEYS = ("password", "token")
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:8000"
 DEFAULT_PATH_PREFIX = "/hkube/api-server/"
 ENDPOINT_ENV = "HKUBE_ENDPOINT"
+TOKEN_ENV = "HKUBE_TOKEN"
 
 _TRUE = ("true", "1", "yes", "y", "on")
 _FALSE = ("false", "0", "no", "n", "off")
@@ -39,6 +42,7 @@ class Settings:
     reject_unauthorized: bool = True
     username: str | None = None
     password: str | None = None
+    token: str | None = None  # sent as `Authorization: Bearer` (an API token or an OIDC access token)
     json_output: bool = False
     verbose: bool = False
 
@@ -128,6 +132,7 @@ def resolve_settings(
     json_output: bool,
     verbose: bool,
     file_values: dict[str, Any],
+    token: str | None = None,
 ) -> Settings:
     def pick(flag: str | None, key: str, default: str | None) -> str | None:
         if flag is not None:
@@ -146,6 +151,7 @@ def resolve_settings(
         reject_unauthorized=parse_bool(reject_raw, "rejectUnauthorized"),
         username=pick(username, "username", None),
         password=pick(password, "password", None),
+        token=pick(token or os.environ.get(TOKEN_ENV) or None, "token", None),
         json_output=json_output,
         verbose=verbose,
     )

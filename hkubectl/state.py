@@ -31,6 +31,7 @@ class State:
                 verbose=s.verbose,
                 username=s.username,
                 password=s.password,
+                token=s.token,
             )
         return self._client
 

@@ -10,7 +10,6 @@ database round trip, no per-item Redis call.
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import threading
 import time
@@ -22,6 +21,7 @@ from algorithms.runtime.events import task_events
 from algorithms.runtime.session import AlgorithmSession, TaskOutcome
 from builds import languages
 from builds.languages.base import StorageSite, Version
+from builds.languages.launch_env import runtime_env
 from hkube_site import tracing
 from pipelines import taskspec
 from pipelines.engine import ids, planning, references
@@ -328,7 +328,8 @@ def _spawn(algorithm_name: str, version: str, worker_id: str) -> AlgorithmSessio
     )
     command, variables, cwd = launch.command, launch.env, launch.cwd or Path(found.code_path)
     env = {
-        **os.environ,
+        # Uploaded code never sees the worker's secrets: an allow-list of its environment.
+        **runtime_env(extra=settings.HKUBE_ALGORITHM_ENV_ALLOW),
         **variables,
         **{
             str(k): str(v)
@@ -339,7 +340,7 @@ def _spawn(algorithm_name: str, version: str, worker_id: str) -> AlgorithmSessio
         "ALGORITHM_VERSION": version,
         "HOSTNAME": socket.gethostname(),
     }
-    session = AlgorithmSession(command, env=env, cwd=str(cwd))
+    session = AlgorithmSession(command, env=env, cwd=str(cwd), inherit_env=False)
     try:
         session.start()
     except Exception as exc:

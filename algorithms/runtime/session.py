@@ -28,6 +28,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 from websockets.sync.server import Server, ServerConnection
 
+from builds.languages.launch_env import runtime_env
+
 from . import protocol as p
 from .capture import LogRecord, OutputCapture
 
@@ -71,7 +73,8 @@ class AlgorithmSession(ConnectionSlot):
         slot_id: str | None = None,
         path: str | None = None,
     ) -> None:
-        """``env`` is added to this process's environment (or replaces it with ``inherit_env=False``);
+        """``env`` is added to the allow-listed part of this process's environment, never its
+        secrets (``builds/languages/launch_env.py``), or replaces it with ``inherit_env=False``;
         ``WORKER_SOCKET_URL`` is always set by the session. ``path`` is the server's URL path (a
         random slot by default)."""
         self.command = list(command)
@@ -122,7 +125,7 @@ class AlgorithmSession(ConnectionSlot):
         """Start the server and the process; return once the process has connected."""
         server = self._listen("127.0.0.1", 0)
         port = self.port
-        env = {**os.environ, **self.env} if self.inherit_env else dict(self.env)
+        env = {**runtime_env(), **self.env} if self.inherit_env else dict(self.env)
         env["WORKER_SOCKET_URL"] = f"ws://127.0.0.1:{port}{self._path}"
         try:
             self._proc = AlgorithmProcess(self.command, env, self.cwd, self._output)

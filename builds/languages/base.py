@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from builds.languages.launch_env import build_env
 from builds.process import Log
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
@@ -124,8 +125,9 @@ def reset_dir(env_dir: Path) -> None:
 
 
 def step_env(venv: Path | None, pip_cache_dir: Path | None) -> dict[str, str]:
-    """The environment of a build step: the server's, without what would redirect pip."""
-    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED_ENV}
+    """The environment of a build step: the allow-listed part of the server's (no secrets,
+    launch_env.py), without what would redirect pip."""
+    env = {k: v for k, v in build_env().items() if k not in _SCRUBBED_ENV}
     env.pop("VIRTUAL_ENV", None)
     env.update(PYTHONUNBUFFERED="1", PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1")
     if venv is not None:

@@ -46,6 +46,7 @@ from builds.languages.base import (
     wrapper_variables,
     write_marker,
 )
+from builds.languages.launch_env import build_env
 from builds.process import BuildError, Log, run, run_shell
 
 JAVA = "java"
@@ -234,7 +235,7 @@ def memory_mi(quantity: str) -> float:
 
 
 def _java_env() -> dict[str, str]:
-    env = dict(os.environ)
+    env = build_env()  # javac runs the upload's annotation processors: no secrets (launch_env.py)
     env.pop("CLASSPATH", None)  # the build names its classpath; the server's must not leak in
     for name in ("JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS"):
         env.pop(name, None)  # the JVM would print "Picked up ..." into --resolve's output

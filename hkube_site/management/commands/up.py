@@ -9,6 +9,7 @@ under HKUBE_HOME, so a second `up` finds it again.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import sys
 import time
@@ -19,7 +20,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from hkube_site import embedded, home_lock, queues
+from hkube_site import bind, embedded, home_lock, queues
 
 
 class Command(BaseCommand):
@@ -34,16 +35,36 @@ class Command(BaseCommand):
             "--flower-port", type=int, default=settings.HKUBE_FLOWER_PORT,
             help=f"Flower's port (HKUBE_FLOWER_PORT, default {settings.HKUBE_FLOWER_PORT})",
         )  # fmt: skip
+        parser.add_argument(
+            "--host", default=settings.HKUBE_HOST,
+            help=f"address to serve on (HKUBE_HOST, default {settings.HKUBE_HOST}); beyond the loopback "
+            "only with HKUBE_AUTH=token or oidc",
+        )  # fmt: skip
+        parser.add_argument(
+            "--insecure-bind", action="store_true",
+            help="serve on a non-loopback --host with HKUBE_AUTH=none (anyone reaching it can run code)",
+        )  # fmt: skip
         parser.add_argument("--no-flower", action="store_true", help="do not start Flower")
         parser.add_argument("--engine-concurrency", type=int, default=2)
         parser.add_argument("--api-workers", type=int, default=2)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        refused = bind.refusal(options["host"], str(settings.HKUBE_AUTH), options["insecure_bind"])
+        if refused:
+            raise CommandError(refused)
         home = Path(settings.HKUBE_HOME)
         home.mkdir(parents=True, exist_ok=True)
         log_dir = home / "logs"
         log_dir.mkdir(exist_ok=True)
         self.up_log = log_dir / "up.log"
+        if (
+            not options["no_flower"]
+            and settings.HKUBE_AUTH != "none"
+            and not settings.HKUBE_FLOWER_BASIC_AUTH
+        ):
+            # Flower has no notion of our tokens: behind auth it needs its own login, or it stays off.
+            options["no_flower"] = True
+            self._say("Flower is off: with HKUBE_AUTH set it needs HKUBE_FLOWER_BASIC_AUTH=user:password")
         try:
             lock = home_lock.acquire(home)
         except home_lock.HomeInUse as exc:
@@ -112,8 +133,8 @@ class Command(BaseCommand):
     def _check_ports(self, options: dict[str, Any]) -> None:
         """A taken API port stops `up` (clients are told where the API is); a taken Flower
         port only moves Flower to a free one, printed."""
-        port = options["port"]
-        if embedded.port_taken(port):
+        port, host = options["port"], options["host"]
+        if embedded.port_taken(port, "127.0.0.1" if ":" in host else host):
             raise CommandError(
                 f"port {port} (the API) is taken by another program: "
                 "choose another with --port or the HKUBE_PORT environment variable"
@@ -135,17 +156,25 @@ class Command(BaseCommand):
         from django.contrib.auth import get_user_model
 
         user_model = get_user_model()
-        if not user_model.objects.filter(username="admin").exists():
-            password = os.environ.get("HKUBE_ADMIN_PASSWORD", "admin")
-            user_model.objects.create_superuser("admin", "", password)
+        admin = user_model.objects.filter(username="admin").first()
+        given = os.environ.get("HKUBE_ADMIN_PASSWORD")
+        if settings.HKUBE_AUTH != "none" and not given and (admin is None or admin.check_password("admin")):
+            # Behind auth the admin is a way in: never with the embedded default password.
+            given = secrets.token_urlsafe(12)
+            self._say(f"the admin user's password is now {given} (set HKUBE_ADMIN_PASSWORD to choose one)")
+            if admin is not None:
+                admin.set_password(given)
+                admin.save(update_fields=["password"])
+        if admin is None:
+            user_model.objects.create_superuser("admin", "", given or "admin")
         _stop_algorithm_workers()  # workers left over from a previous run that was killed
 
     def _start_children(self, supervisor: embedded.Supervisor, options: dict[str, Any]) -> None:
         py = embedded.python()
-        port = options["port"]
+        port, host = options["port"], options["host"]
         api = supervisor.start(
             "api",
-            [py, "-m", "gunicorn", "hkube_site.wsgi", "-b", f"127.0.0.1:{port}", "-k", "gthread",
+            [py, "-m", "gunicorn", "hkube_site.wsgi", "-b", f"{_bracketed(host)}:{port}", "-k", "gthread",
              "-w", str(options["api_workers"]), "--threads", "8", "--access-logfile", "-",
              "--timeout", "300"],
         )  # fmt: skip
@@ -172,13 +201,18 @@ class Command(BaseCommand):
              "--pidfile", str(Path(settings.HKUBE_HOME) / "beat.pid")],
         )  # fmt: skip
         if not options["no_flower"]:
+            # The password goes in Flower's environment, not its command line (`ps` shows that).
+            flower_env = {"FLOWER_BASIC_AUTH": str(settings.HKUBE_FLOWER_BASIC_AUTH)}
             supervisor.start(
                 "flower",
                 [py, "-m", "celery", "-A", "hkube_site", "flower", f"--port={options['flower_port']}",
-                 "--address=127.0.0.1"],
+                 f"--address={host}"],
+                extra_env=flower_env if settings.HKUBE_FLOWER_BASIC_AUTH else None,
             )  # fmt: skip
         try:
-            embedded.wait_http(f"http://127.0.0.1:{port}/api/v1/storage/info", timeout=60, proc=api.process)
+            embedded.wait_http(
+                f"http://{_reach(host)}:{port}/api/v1/storage/info", timeout=60, proc=api.process
+            )
         except embedded.EmbeddedError as exc:
             tail = api.log_path.read_text(errors="replace")[-3000:]
             raise CommandError(f"the API did not start: {exc}\n{tail}") from exc
@@ -186,24 +220,24 @@ class Command(BaseCommand):
     def _print_summary(
         self, options: dict[str, Any], redis_server: embedded.RedisServer | None, home: Path
     ) -> None:
-        port = options["port"]
+        port, at = options["port"], _reach(options["host"])
         lines = [
             "",
-            "HKube is up.",
-            f"  REST API      http://127.0.0.1:{port}/api/v1/  (also /hkube/api-server/api/v1/)",
-            f"  Swagger UI    http://127.0.0.1:{port}/swagger/",
-            f"  Admin         http://127.0.0.1:{port}/admin/  (user admin)",
-            f"  Jobs          http://127.0.0.1:{port}/jobs/",
+            f"HKube is up (HKUBE_AUTH={settings.HKUBE_AUTH}).",
+            f"  REST API      http://{at}:{port}/api/v1/  (also /hkube/api-server/api/v1/)",
+            f"  Swagger UI    http://{at}:{port}/swagger/",
+            f"  Admin         http://{at}:{port}/admin/  (user admin)",
+            f"  Jobs          http://{at}:{port}/jobs/",
         ]
         if not options["no_flower"]:
-            lines.append(f"  Flower        http://127.0.0.1:{options['flower_port']}/")
+            lines.append(f"  Flower        http://{at}:{options['flower_port']}/")
         redis_note = "started by up" if redis_server else "from REDIS_URL"
         lines += [
             f"  Redis         {os.environ['REDIS_URL']} ({redis_note})",
             f"  Database      {settings.DATABASES['default']['NAME']}",
             f"  Data          {home}",
             f"  Logs          {home / 'logs'}",
-            f"  hkubectl      hkubectl --endpoint http://127.0.0.1:{port} ...",
+            f"  hkubectl      hkubectl --endpoint http://{at}:{port} ...",
             "Press Ctrl-C to stop.",
             "",
         ]
@@ -215,6 +249,15 @@ class Command(BaseCommand):
         while True:
             supervisor.supervise()
             time.sleep(0.5)
+
+
+def _reach(host: str) -> str:
+    """Where this machine reaches a server bound to ``host`` (any-address binds answer on the loopback)."""
+    return "127.0.0.1" if host in ("", "0.0.0.0", "::", "[::]") else _bracketed(host)
+
+
+def _bracketed(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
 def _use_redis(url: str) -> None:
