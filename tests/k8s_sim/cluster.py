@@ -21,7 +21,8 @@ from algorithms.runtime.wrappers import wrapper_launch
 from hkube_site.supervisor import Child
 from tests.e2e.harness import ROOT, Cluster, running_cluster
 from tests.k8s.fakeapi import FakeApi
-from tests.k8s_sim.kubelet import Image, Kubelet, node_object
+from tests.k8s_sim.kubelet import Image, Kubelet
+from tests.k8s_sim.scheduler import node_object
 from tests.storage.s3_server import S3_KEYS, moto_server, s3_env
 
 NAMESPACE = "hkube"

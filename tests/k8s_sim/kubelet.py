@@ -3,10 +3,9 @@ and kubelet in one thread of the test process.
 
 - **Job controller**: every Job gets one Pod (`<job>-<rand5>`, labelled `job-name`, owned by the
   Job); when the pod ends, the Job gets `succeeded`/`failed` and its condition.
-- **Scheduler**: a pending pod goes to the first simulated node (a Node object in the fake API:
-  allocatable cpu/memory/`nvidia.com/gpu`, taints, labels) whose free room (allocatable minus
-  the requests of the pods bound to it) fits its requests, whose taints it tolerates and whose
-  labels match its `nodeSelector`. None fits: `PodScheduled=False` `Unschedulable` with the
+- **Scheduler** (`scheduler.py`): a pending pod goes to the first simulated node (a Node object
+  in the fake API: allocatable cpu/memory/`nvidia.com/gpu`, taints, labels) that fits. None
+  fits: `PodScheduled=False` `Unschedulable` with the
   scheduler's message and a `FailedScheduling` Event, tried again on each pass.
 - **Kubelet**: each container's image is looked up in `images` (image name -> how to run it
   here); an unknown image is `ErrImagePull` then `ImagePullBackOff` with a `Failed` Event. Known
@@ -38,13 +37,13 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from k8s.capacity import Amounts, amounts
 from tests.k8s.fakeapi import FakeApi
+from tests.k8s_sim.scheduler import ENDED, place
 
 MEMORY_EXCEEDED = "MEMORY_EXCEEDED"
 OOM_EXIT = 137
@@ -90,44 +89,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def node_object(
-    name: str, cpu: str, memory: str, gpu: int = 0, taints: Sequence[Obj] = (), labels: Obj | None = None
-) -> Obj:
-    allocatable = {"cpu": cpu, "memory": memory, "pods": "110"}
-    if gpu:
-        allocatable["nvidia.com/gpu"] = str(gpu)
-    return {
-        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, **(labels or {})}},
-        "spec": {"taints": list(taints)} if taints else {},
-        "status": {
-            "allocatable": allocatable,
-            "capacity": allocatable,
-            "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
-        },
-    }
-
-
-def pod_request(spec: Obj) -> Amounts:
-    total = Amounts()
-    for container in spec.get("containers") or []:
-        found = amounts((container.get("resources") or {}).get("requests"))
-        total = Amounts(total.cpu + found.cpu, total.mem + found.mem, total.gpu + found.gpu)
-    return total
-
-
-def _tolerates(tolerations: Sequence[Obj], taint: Obj) -> bool:
-    if taint.get("effect") not in ("NoSchedule", "NoExecute"):
-        return True
-    for toleration in tolerations:
-        if toleration.get("key") not in (None, "", taint.get("key")):
-            continue
-        if toleration.get("effect") not in (None, "", taint.get("effect")):
-            continue
-        if toleration.get("operator") == "Exists" or toleration.get("value") == taint.get("value"):
-            return True
-    return False
 
 
 class Kubelet(threading.Thread):
@@ -255,55 +216,19 @@ class Kubelet(threading.Thread):
         self.pods[name] = _Pod(name, job_name)
 
     def _schedule(self, pod: _Pod, obj: Obj) -> None:
-        spec = obj.get("spec") or {}
-        wanted = pod_request(spec)
         nodes = self.api.objects_of("nodes", None)
-        used: dict[str, Amounts] = {}
-        for other in self.pods.values():
-            if other.node and not other.ended and other.name in self._live_names():
-                other_obj = self.api.get("pods", other.name, self.namespace) or {}
-                got = pod_request(other_obj.get("spec") or {})
-                was = used.get(other.node, Amounts())
-                used[other.node] = Amounts(was.cpu + got.cpu, was.mem + got.mem, was.gpu + got.gpu)
-        reasons: dict[str, int] = {}
-        for node in nodes:
-            node_name = node["metadata"]["name"]
-            labels = node["metadata"].get("labels") or {}
-            selector = spec.get("nodeSelector") or {}
-            if any(labels.get(k) != v for k, v in selector.items()):
-                reasons["didn't match Pod's node affinity/selector"] = (
-                    reasons.get("didn't match Pod's node affinity/selector", 0) + 1
-                )
-                continue
-            taints = (node.get("spec") or {}).get("taints") or []
-            untolerated = [t for t in taints if not _tolerates(spec.get("tolerations") or [], t)]
-            if untolerated:
-                taint = untolerated[0]
-                text = f"had untolerated taint {{{taint.get('key')}: {taint.get('value', '')}}}"
-                reasons[text] = reasons.get(text, 0) + 1
-                continue
-            room = amounts((node.get("status") or {}).get("allocatable"))
-            taken = used.get(node_name, Amounts())
-            short = [
-                what
-                for what, need, free in (
-                    ("cpu", wanted.cpu, room.cpu - taken.cpu),
-                    ("memory", wanted.mem, room.mem - taken.mem),
-                    ("nvidia.com/gpu", wanted.gpu, room.gpu - taken.gpu),
-                )
-                if need > free + 1e-9
-            ]
-            if short:
-                for what in short:
-                    reasons[f"Insufficient {what}"] = reasons.get(f"Insufficient {what}", 0) + 1
-                continue
+        namespaces = {ns for plural, ns in list(self.api.objects) if plural == "pods"}
+        bound = [
+            p for ns in namespaces for p in self.api.objects_of("pods", ns)
+            if (p.get("spec") or {}).get("nodeName") and (p.get("status") or {}).get("phase") not in ENDED
+        ]  # fmt: skip
+        node_name, message = place(obj.get("spec") or {}, nodes, bound)
+        if node_name is not None:
             self._bind(pod, obj, node_name)
             return
         if pod.failed_scheduling:
             return
         pod.failed_scheduling = True
-        detail = ", ".join(f"{n} {text}" for text, n in sorted(reasons.items()))
-        message = f"0/{len(nodes)} nodes are available: {detail}." if detail else "no nodes available"
         obj["status"] = {
             "phase": "Pending",
             "conditions": [
@@ -318,9 +243,6 @@ class Kubelet(threading.Thread):
         }
         self.api.put("pods", obj, self.namespace)
         self._event(pod.name, "Warning", "FailedScheduling", message, "default-scheduler")
-
-    def _live_names(self) -> set[str]:
-        return {p["metadata"]["name"] for p in self.api.objects_of("pods", self.namespace)}
 
     def _bind(self, pod: _Pod, obj: Obj, node: str) -> None:
         pod.node = node
