@@ -1,7 +1,7 @@
 """A small fake Kubernetes API server for contract tests with the real `kubernetes` client.
 
 It keeps objects in memory per (group path, namespace, plural): Jobs (`batch/v1`), Pods,
-Events, Nodes (`v1`); serves create, get, list (with `labelSelector` equality terms and
+Events, Nodes, ConfigMaps, Secrets (`v1`); serves create, get, list (with `labelSelector` equality terms and
 `fieldSelector` on `metadata.name`), delete (honouring `propagationPolicy` in the body or
 query), patch/replace of `status` (merge), and watch streams (`?watch=true`) that replay
 the objects then send what changes. Every request is recorded (`requests`) with its method,
@@ -50,6 +50,7 @@ COLLECTIONS: dict[str, tuple[str, str, str, bool]] = {
     "events": ("/api/v1", "v1", "Event", True),
     "nodes": ("/api/v1", "v1", "Node", False),
     "configmaps": ("/api/v1", "v1", "ConfigMap", True),
+    "secrets": ("/api/v1", "v1", "Secret", True),
 }
 
 
