@@ -9,7 +9,6 @@ cluster.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -23,6 +22,7 @@ from algorithms.debug import (
     algorithm_of,
     worker_queue,  # algorithm.<name>, or debug.<name> for a debug worker
 )
+from hkube_site.supervisor import kill_group
 from pipelines.engine import ids
 
 
@@ -95,14 +95,14 @@ class LocalLauncher:
 
     def stop(self, worker_id: str, pid: int) -> None:
         # SIGTERM is Celery's warm shutdown: the running chunk finishes first.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGTERM)
+        kill_group(pid, signal.SIGTERM)
 
     def kill(self, pid: int) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
+        kill_group(pid, signal.SIGKILL)
 
     def alive(self, worker_id: str, pid: int) -> bool:
+        if pid < 2:
+            return False  # not a process of ours (a pid not known yet)
         child = self._children.get(pid)
         if child is not None:
             if child.poll() is None:

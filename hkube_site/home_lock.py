@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from hkube_site.supervisor import start_time
+from hkube_site.supervisor import kill_group, start_time
 
 LOCK_NAME = "up.pid"
 CHILDREN_NAME = "up.children.json"
@@ -82,13 +82,11 @@ def stop_leftovers(home: Path, timeout: float = 10.0) -> list[str]:
         if entry.get("started") is not None and start_time(int(entry["pid"])) == entry["started"]
     }
     for pid, _ in alive.values():
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGTERM)
+        kill_group(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and any(start_time(pid) == started for pid, started in alive.values()):
         time.sleep(0.2)
     for pid, _ in alive.values():
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
+        kill_group(pid, signal.SIGKILL)
     path.unlink(missing_ok=True)
     return sorted(alive)

@@ -50,7 +50,12 @@ def start_time(pid: int) -> int | None:
 
 def kill_group(pid: int, sig: int = signal.SIGKILL) -> None:
     """Signal a child's whole process group: a dead leader (gunicorn's master, a Celery
-    worker's main process) can leave its own children holding the port or the queue."""
+    worker's main process) can leave its own children holding the port or the queue.
+
+    A pid below 2 names no child (0 is "not known yet", as a worker registered before its
+    first heartbeat or one in a pod): signalling it would hit our own process group."""
+    if pid < 2:
+        return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
 

@@ -62,3 +62,21 @@ def test_a_dead_leaders_orphans_are_killed_before_the_restart(tmp_path: Path) ->
     assert start_time(orphan) is None or Path(f"/proc/{orphan}/stat").read_text().split()[2] == "Z"
     assert child.restart_at is not None
     supervisor.stop_all()
+
+
+def test_a_pid_not_known_yet_signals_nobody():
+    """Workers register with pid 0 until their first heartbeat: killpg(0) would hit our own group."""
+    import signal as signals
+
+    from algorithms.launcher import LocalLauncher
+    from hkube_site.supervisor import kill_group
+
+    received: list[int] = []
+    previous = signals.signal(signals.SIGUSR1, lambda number, frame: received.append(number))
+    try:
+        kill_group(0, signals.SIGUSR1)
+        kill_group(1, signals.SIGUSR1)
+    finally:
+        signals.signal(signals.SIGUSR1, previous)
+    assert received == []
+    assert LocalLauncher.alive(LocalLauncher.__new__(LocalLauncher), "w", 0) is False

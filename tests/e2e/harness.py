@@ -24,6 +24,7 @@ import redis
 import requests
 
 from hkube_site import embedded
+from hkube_site.supervisor import kill_group
 
 ROOT = Path(__file__).resolve().parents[2]
 _shared_redis_taken = False
@@ -142,8 +143,7 @@ class Cluster:
 
     def kill_algorithm_workers(self) -> None:
         for worker in self.workers():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(int(worker["pid"]), signal.SIGKILL)
+            kill_group(int(worker["pid"]), signal.SIGKILL)  # pid 0 (not known yet) is skipped
         self.redis().delete("hkube:workers")
 
     def logs(self, name: str) -> str:
