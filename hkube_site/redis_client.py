@@ -10,6 +10,9 @@ from typing import Any
 
 import redis
 from django.conf import settings
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError, TimeoutError
+from redis.retry import Retry
 
 CONTROL_CHANNEL = "hkube:control"
 WORKERS_KEY = "hkube:workers"  # hash worker_id -> json
@@ -37,9 +40,18 @@ K8S_FATES_KEY = "hkube:k8s:fates"  # hash worker_id -> why its pod ended, for re
 log = logging.getLogger(__name__)
 
 
+# A Redis restart (seconds) is ridden out, not raised into a half-run task: each command is
+# tried again with a backoff (0.05 s doubling to 1 s) for about 40 s in all.
+RETRY_ATTEMPTS = 45
+RETRY_BACKOFF = (1.0, 0.05)  # (cap, base) seconds
+
+
 @lru_cache(maxsize=1)
 def client() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, health_check_interval=30)
+    retry = Retry(
+        ExponentialBackoff(*RETRY_BACKOFF), RETRY_ATTEMPTS, supported_errors=(ConnectionError, TimeoutError)
+    )
+    return redis.Redis.from_url(settings.REDIS_URL, health_check_interval=30, retry=retry)
 
 
 def publish(message: dict[str, Any]) -> None:
