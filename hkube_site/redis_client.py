@@ -35,6 +35,7 @@ UNSCHEDULED_KEY = "hkube:unscheduled"  # hash algorithm -> json scheduling warni
 K8S_SUPERVISOR_LOCK = "hkube:k8s:supervisor"  # the token of the one active supervisor
 K8S_IMAGE_BLOCKED_KEY = "hkube:k8s:image-blocked"  # hash algorithm -> json {version, message}
 K8S_UNSCHEDULED_KEY = "hkube:k8s:unscheduled"  # hash algorithm -> json warning, the scheduler's words
+DELIVERIES_PREFIX = "hkube:deliveries:"  # hash per platform worker node name: delivery tag -> 1 while running
 K8S_FATES_KEY = "hkube:k8s:fates"  # hash worker_id -> why its pod ended, for recover_lost_chunk
 
 log = logging.getLogger(__name__)
@@ -181,3 +182,21 @@ def read_progress(job_id: str) -> dict[str, dict[str, Any]]:
 def alive_key(algorithm_name: str) -> str:
     """Set by a worker of this algorithm every heartbeat: some worker is alive."""
     return ALIVE_PREFIX + algorithm_name
+
+
+def note_delivery(node: str, tag: str) -> None:
+    """A platform worker (`hkube_site/redelivery.py`) started running the message `tag`."""
+    client().hset(DELIVERIES_PREFIX + node, tag, 1)
+
+
+def forget_delivery(node: str, tag: str) -> None:
+    client().hdel(DELIVERIES_PREFIX + node, tag)
+
+
+def take_deliveries(node: str) -> list[str]:
+    """The tags a worker named `node` was running when it stopped, forgotten as they are read."""
+    pipe = client().pipeline()
+    pipe.hkeys(DELIVERIES_PREFIX + node)
+    pipe.delete(DELIVERIES_PREFIX + node)
+    tags = pipe.execute()[0]
+    return [t.decode() if isinstance(t, bytes) else str(t) for t in tags]
