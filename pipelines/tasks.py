@@ -38,6 +38,8 @@ def job_finished_event(job_id: str) -> None:
 
 @shared_task(name=messages.EXPIRE_AND_RELEASE, ignore_result=True)
 def expire_and_release() -> None:
-    """Periodic: stop expired jobs (ttl, activeTtl) and start held jobs that have a slot."""
+    """Periodic: stop expired jobs (ttl, activeTtl), start held jobs that have a slot, and
+    send again the start of jobs whose start message was lost."""
     services.expire_jobs()
     services.release_held_jobs()
+    services.restart_stalled_jobs()

@@ -35,6 +35,7 @@ from pipelines.services.experiments import (
 from pipelines.services.expiry import expire_jobs
 from pipelines.services.holding import is_held, job_ended, release_held_jobs
 from pipelines.services.readmes import delete_readme, get_readme, write_readme
+from pipelines.services.stalled import restart_stalled_jobs
 from pipelines.services.status import result_object, status_data, status_object
 from pipelines.services.stored import delete_pipeline, merge_stored, store_pipeline, update_pipeline
 from pipelines.services.submit import enqueue_start, load_flow_input, submit_job
@@ -71,6 +72,7 @@ __all__ = [
     "release_held_jobs",
     "remove_algorithm_pipelines",
     "rerun_job",
+    "restart_stalled_jobs",
     "result_object",
     "resume_job",
     "run_algorithm",
