@@ -23,6 +23,7 @@ from algorithms.runtime import code_api
 from algorithms.worker import execute_chunk
 from hkube_site import queues
 from hkube_site import redis_client as rc
+from hkube_site.task_retry import DATABASE_RETRY
 from pipelines import services
 from pipelines.taskspec import RUN_ITEMS, TaskSpec
 
@@ -58,7 +59,7 @@ def runner() -> Runner:
         return _runner
 
 
-@shared_task(name=RUN_ITEMS, acks_late=True, bind=True)
+@shared_task(name=RUN_ITEMS, acks_late=True, bind=True, **DATABASE_RETRY)
 def run_items(self: Any, spec: TaskSpec, indices: list[int]) -> dict[str, int]:
     """Run a chunk of a node's items. An item's failure is recorded, never raised: a chord
     must always reach its callback. A node sent as one message is finished right here.

@@ -56,6 +56,10 @@ def execute_chunk(
         }
         rc.set_inflight(runner.worker_id, inflight)
     streaming = bool(spec.get("anyChildren"))
+    if streaming and done:
+        # The worker before may have died between recording an item and reporting it: report
+        # them again (each child item is still sent once: items_ended claims it first).
+        services.items_ended(job_id, node, sorted(done))
     records: list[TaskRecord] = []
     try:
         groups = [[i] for i in indices] if streaming else [indices]

@@ -11,3 +11,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hkube_site.settings")
 app = Celery("hkube")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+from hkube_site import redelivery  # noqa: E402, F401  - connects its worker signals

@@ -10,6 +10,9 @@ from typing import Any
 
 import redis
 from django.conf import settings
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError, TimeoutError
+from redis.retry import Retry
 
 CONTROL_CHANNEL = "hkube:control"
 WORKERS_KEY = "hkube:workers"  # hash worker_id -> json
@@ -33,14 +36,24 @@ GC_LAST_RUN_KEY = "hkube:gc:last-run"  # hash cleaner -> json {name, count, samp
 K8S_SUPERVISOR_LOCK = "hkube:k8s:supervisor"  # the token of the one active supervisor
 K8S_IMAGE_BLOCKED_KEY = "hkube:k8s:image-blocked"  # hash algorithm -> json {version, message}
 K8S_UNSCHEDULED_KEY = "hkube:k8s:unscheduled"  # hash algorithm -> json warning, the scheduler's words
+DELIVERIES_PREFIX = "hkube:deliveries:"  # hash per platform worker node name: delivery tag -> 1 while running
 K8S_FATES_KEY = "hkube:k8s:fates"  # hash worker_id -> why its pod ended, for recover_lost_chunk
 
 log = logging.getLogger(__name__)
 
 
+# A Redis restart (seconds) is ridden out, not raised into a half-run task: each command is
+# tried again with a backoff (0.05 s doubling to 1 s) for about 40 s in all.
+RETRY_ATTEMPTS = 45
+RETRY_BACKOFF = (1.0, 0.05)  # (cap, base) seconds
+
+
 @lru_cache(maxsize=1)
 def client() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL, health_check_interval=30)
+    retry = Retry(
+        ExponentialBackoff(*RETRY_BACKOFF), RETRY_ATTEMPTS, supported_errors=(ConnectionError, TimeoutError)
+    )
+    return redis.Redis.from_url(settings.REDIS_URL, health_check_interval=30, retry=retry)
 
 
 def publish(message: dict[str, Any]) -> None:
@@ -170,3 +183,21 @@ def read_progress(job_id: str) -> dict[str, dict[str, Any]]:
 def alive_key(algorithm_name: str) -> str:
     """Set by a worker of this algorithm every heartbeat: some worker is alive."""
     return ALIVE_PREFIX + algorithm_name
+
+
+def note_delivery(node: str, tag: str) -> None:
+    """A platform worker (`hkube_site/redelivery.py`) started running the message `tag`."""
+    client().hset(DELIVERIES_PREFIX + node, tag, 1)
+
+
+def forget_delivery(node: str, tag: str) -> None:
+    client().hdel(DELIVERIES_PREFIX + node, tag)
+
+
+def take_deliveries(node: str) -> list[str]:
+    """The tags a worker named `node` was running when it stopped, forgotten as they are read."""
+    pipe = client().pipeline()
+    pipe.hkeys(DELIVERIES_PREFIX + node)
+    pipe.delete(DELIVERIES_PREFIX + node)
+    tags = pipe.execute()[0]
+    return [t.decode() if isinstance(t, bytes) else str(t) for t in tags]

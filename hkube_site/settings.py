@@ -204,6 +204,14 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = queues.CONTROL
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A message sent while Redis restarts waits for it (about 40 s) instead of failing the
+# sender half-way (Celery's default gives up after 0.6 s).
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 40,
+    "interval_start": 0,
+    "interval_step": 0.25,
+    "interval_max": 1,
+}
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # HKube priorities 1 (highest) .. 5 map onto kombu priority steps 1..5; kombu serves
     # lower numbers first and keeps FIFO order inside one step.

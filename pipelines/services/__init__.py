@@ -51,6 +51,7 @@ from pipelines.services.pipeline_versions import (
     list_pipeline_versions,
 )
 from pipelines.services.readmes import delete_readme, get_readme, write_readme
+from pipelines.services.stalled import restart_stalled_jobs
 from pipelines.services.status import result_object, status_data, status_object
 from pipelines.services.stored import delete_pipeline, merge_stored, store_pipeline, update_pipeline
 from pipelines.services.submit import enqueue_start, load_flow_input, submit_job
@@ -100,6 +101,7 @@ __all__ = [
     "remove_algorithm_pipelines",
     "remove_preferred",
     "rerun_job",
+    "restart_stalled_jobs",
     "result_object",
     "resume_job",
     "run_algorithm",

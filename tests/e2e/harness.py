@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -56,6 +57,11 @@ class Cluster:
     supervisor: embedded.Supervisor | None = None
     redis_server: embedded.RedisServer | None = None
     db_name: str | None = None
+    # Chaos: Redis keeps its data across a restart (append-only file), and a background
+    # thread restarts killed components (see `keep_alive`).
+    persist_redis: bool = False
+    _keeper: tuple[threading.Thread, threading.Event] | None = None
+    restarts: list[tuple[float, str]] = field(default_factory=list)
 
     # --- lifecycle -----------------------------------------------------------------------
     def start(self, **extra_env: str) -> Cluster:
@@ -68,7 +74,7 @@ class Cluster:
         if redis_url:
             redis.Redis.from_url(redis_url).flushdb()
         else:
-            self.redis_server = embedded.start_redis(self.home / "redis", persist=False)
+            self.redis_server = embedded.start_redis(self.home / "redis", persist=self.persist_redis)
             redis_url = self.redis_server.url
         database_url, self.db_name = _database_url(self.home)
         port = embedded.free_port()
@@ -118,6 +124,9 @@ class Cluster:
         return self
 
     def stop(self) -> None:
+        if self._keeper is not None:
+            self._keeper[1].set()
+            self._keeper[0].join(5)
         with contextlib.suppress(Exception):
             self.kill_algorithm_workers()
         if self.supervisor:
@@ -145,6 +154,78 @@ class Cluster:
         for worker in self.workers():
             kill_group(int(worker["pid"]), signal.SIGKILL)  # pid 0 (not known yet) is skipped
         self.redis().delete("hkube:workers")
+
+    # --- chaos: killing and restarting components ---------------------------------------------
+    def keep_alive(self, interval: float = 0.2) -> None:
+        """Restart components that die, as `manage.py up` does (the supervisor's backoff), from a
+        background thread until `stop`. Each restart is noted in `restarts` (monotonic time, name)."""
+        supervisor, stopping = self.supervisor, threading.Event()
+        assert supervisor is not None and self._keeper is None
+
+        def note(message: str) -> None:
+            if " restarted " in message:
+                self.restarts.append((time.monotonic(), message.split(" ", 1)[0]))
+
+        supervisor.report = note
+
+        def loop() -> None:
+            while not stopping.wait(interval):
+                supervisor.supervise()
+
+        thread = threading.Thread(target=loop, name="hkube-keep-alive", daemon=True)
+        thread.start()
+        self._keeper = (thread, stopping)
+
+    def kill_component(self, name: str) -> int:
+        """SIGKILL a supervised component's whole process group (api, engine, control, events,
+        builds, beat); returns the pid killed."""
+        assert self.supervisor is not None
+        (child,) = [c for c in self.supervisor.children if c.name == name]
+        pid = child.process.pid
+        kill_group(pid)
+        return pid
+
+    def algorithm_processes(self) -> list[int]:
+        """The pids of the algorithm processes the algorithm workers run (each its worker's child,
+        in its own session)."""
+        workers = {int(w["pid"]) for w in self.workers()}
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+                if parent in workers:
+                    found.append(int(stat.parent.name))
+        return found
+
+    def kill_algorithm_worker(self, worker: dict[str, Any]) -> None:
+        """SIGKILL one algorithm worker (its process group; its algorithm process, in its own
+        session, is left to notice its worker is gone)."""
+        kill_group(int(worker["pid"]))
+
+    def restart_redis(self) -> None:
+        """Stop the cluster's own Redis and start it again on the same port (never a shared one).
+        Only with `persist_redis` do queued messages survive it."""
+        server = self.redis_server
+        assert server is not None, "the cluster runs on a Redis it did not start"
+        server.stop()
+        self.redis_server = embedded.start_redis(
+            self.home / "redis", port=server.port, persist=self.persist_redis
+        )
+
+    def drop_database_connections(self) -> int:
+        """Postgres only: end every server connection to the cluster's own database, as its
+        server's restart would (the server is shared, so it is not restarted). Returns how many."""
+        if not self.db_name:
+            return 0
+        import psycopg
+
+        with psycopg.connect(os.environ["HKUBE_TEST_DATABASE_URL"], autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                (self.db_name,),
+            ).fetchall()
+        return len(rows)
 
     def logs(self, name: str) -> str:
         path = self.home / "logs" / f"{name}.log"
