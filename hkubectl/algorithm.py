@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hkubectl import output
+from hkubectl import algorithm_versions, output
 from hkubectl import store as store_commands
 from hkubectl.client import ApiError, Files, HkubeClient, segment
 from hkubectl.descriptors import AlgorithmFlags, build_apply_request
@@ -19,6 +19,7 @@ app = typer.Typer(help="Apply, list, get and delete algorithms.", no_args_is_hel
 
 STORE_PATH = "store/algorithms"
 APPLY_PATH = f"{STORE_PATH}/apply"
+app.command("version")(algorithm_versions.version)
 COLUMNS: list[Column] = [
     ("name", field("name")),
     ("env", field("env")),

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from hkubectl import __version__, output
+from hkubectl import __version__, output, transfer
 from hkubectl import algorithm as algorithm_commands
 from hkubectl import execution as exec_commands
 from hkubectl import pipeline as pipeline_commands
@@ -97,6 +97,8 @@ app = typer.Typer(
 app.add_typer(algorithm_commands.app, name="algorithm")
 app.add_typer(pipeline_commands.app, name="pipeline")
 app.add_typer(exec_commands.app, name="exec")
+app.command("export")(transfer.export)
+app.command("import")(transfer.import_descriptors)
 config_app = typer.Typer(help="Read and write the .hkuberc config file.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 

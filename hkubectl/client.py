@@ -158,9 +158,15 @@ class HkubeClient:
         return self.request("GET", path, params=params)
 
     def post(
-        self, path: str, body: Any = None, *, files: Files | None = None, progress: Progress | None = None
+        self,
+        path: str,
+        body: Any = None,
+        *,
+        files: Files | None = None,
+        progress: Progress | None = None,
+        params: Mapping[str, str] | None = None,
     ) -> Any:
-        return self.request("POST", path, json_body=body, files=files, progress=progress)
+        return self.request("POST", path, json_body=body, files=files, progress=progress, params=params)
 
     def put(self, path: str, body: Any = None) -> Any:
         return self.request("PUT", path, json_body=body)

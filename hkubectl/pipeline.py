@@ -6,10 +6,12 @@ from typing import Annotated, Any
 
 import typer
 
+from hkubectl import output
 from hkubectl import store as store_commands
 from hkubectl.client import segment
 from hkubectl.descriptors import load_descriptor
 from hkubectl.formats import Column, OutputOption, field
+from hkubectl.readme import read_readme, upload_readme
 from hkubectl.state import FileOption, get_state
 
 app = typer.Typer(help="Store, update, get, list and delete pipelines.", no_args_is_help=True)
@@ -34,28 +36,40 @@ COLUMNS: list[Column] = [
 ]
 
 
-def _send(ctx: typer.Context, file: str, *, update: bool) -> None:
+ReadmeOption = Annotated[
+    str | None,
+    typer.Option("--readmeFile", metavar="FILE", help="A markdown README to store with the pipeline."),
+]
+
+
+def _send(ctx: typer.Context, file: str, *, update: bool, readme_file: str | None) -> None:
     state = get_state(ctx)
+    readme = read_readme(readme_file) if readme_file else None
+    descriptor = load_descriptor(file)
     send = state.client.put if update else state.client.post
     # The sibling command fixes the one refusal: 409 (it exists) on store, 404 (it does not) on update.
     hint = f"to create it use: hkubectl pipeline store --f {file}"
     if not update:
         hint = f"to replace it use: hkubectl pipeline update --f {file}"
     store_commands.send_descriptor(
-        state, send, PATH, load_descriptor(file), refused_status=404 if update else 409, hint=hint
+        state, send, PATH, descriptor, refused_status=404 if update else 409, hint=hint
     )
+    if readme is not None:
+        name = str(descriptor.get("name"))
+        upload_readme(state.client, "pipelines", name, readme)
+        output.plain(f"README of {name} stored from {readme_file}", stderr=True)
 
 
 @app.command("store")
-def store(ctx: typer.Context, file: FileOption) -> None:
-    """Store a new pipeline from a descriptor file."""
-    _send(ctx, file, update=False)
+def store(ctx: typer.Context, file: FileOption, readme_file: ReadmeOption = None) -> None:
+    """Store a new pipeline from a descriptor file (and its README)."""
+    _send(ctx, file, update=False, readme_file=readme_file)
 
 
 @app.command("update")
-def update(ctx: typer.Context, file: FileOption) -> None:
-    """Replace a stored pipeline with the descriptor file."""
-    _send(ctx, file, update=True)
+def update(ctx: typer.Context, file: FileOption, readme_file: ReadmeOption = None) -> None:
+    """Replace a stored pipeline with the descriptor file (and its README)."""
+    _send(ctx, file, update=True, readme_file=readme_file)
 
 
 @app.command("get")
