@@ -4,11 +4,12 @@
 then `@hkube/dag`'s graph build) and raises `DescriptorError` with HKube's exact messages, so
 a bad descriptor gets the same 400 text from us as from HKube (semantics §3.2).
 
-Two references HKube accepts but never runs are decided here (semantics §4.9):
+`*#@X` (waitAnyBatch), which HKube accepts but never runs (semantics §4.9), is rejected here:
+HKube parses it and then hangs the job until its TTL.
 
-* `*#@X` (waitAnyBatch) is rejected: HKube parses it and then hangs the job until its TTL.
-* `*@X` mixed with a batch input (`#@...` or `#[...]`) in one node is rejected: HKube would
-  run the whole batch again for every item of X.
+`*@X` next to a batch input (`#@...` or `#[...]`) in one node is accepted, as HKube accepts
+it: the whole batch runs once per item of X (`has_batch_input` marks such nodes; the planner
+lays out their items).
 
 `*@A` where A turns out not to be a batch node is accepted: whether A fans out is only known
 when A is dispatched (a `#@` over an array it receives may have any size), so the planner reads
@@ -166,15 +167,15 @@ def _add_input_edges(graph: Graph, target: str, element: object, names: set[str]
                 types.append(reference.relation)
 
 
-def _check_wait_any_mix(node: dict[str, Any]) -> None:
-    leaves = [leaf for _, leaf in iter_leaves(node.get("input") or [])]
-    references = [parse_reference(leaf) for leaf in leaves]
-    wait_any = any(r is not None and r.sign == "*@" and r.kind == "node" for r in references)
-    batch = any(r is not None and r.is_batch for r in references) or any(map(is_inline_batch, leaves))
-    if wait_any and batch:
-        raise DescriptorError(
-            f'node "{node.get("nodeName")}" can not combine "*@" with a batch input ("#@" or "#[")'
-        )
+def has_batch_input(node: Mapping[str, Any]) -> bool:
+    """Whether the node's input holds a batch leaf (`#@...` or `#[...]`) at any depth."""
+    for _, leaf in iter_leaves(node.get("input") or []):
+        if is_inline_batch(leaf):
+            return True
+        reference = parse_reference(leaf)
+        if reference is not None and reference.is_batch:
+            return True
+    return False
 
 
 def build_graph(
@@ -210,7 +211,6 @@ def build_graph(
             if check_flow_input:
                 _check_flow_input(element, known_paths)
             _add_input_edges(graph, name, element, names, known_names)
-        _check_wait_any_mix(node)
         graph.nodes[name] = node
     for edge in pipeline.get("edges") or []:
         source, target = edge.get("source"), edge.get("target")

@@ -16,7 +16,8 @@ input and map are sent as they are to wrappers that read storage themselves (v3)
 
 Items: a batch plan has `count` items at 0-based positions k (batchIndex k+1); a wait-any plan
 (`*@A` on batch parents) has one item per parent batchIndex i, dispatched as A's items end;
-a single plan has one item.
+a single plan has one item. A batch input next to `*@A` (A batch) runs the whole batch once
+per item of A, as HKube does: `|A| * N` items, A's item i feeding positions (i-1)*N .. i*N-1.
 """
 
 from __future__ import annotations
@@ -232,7 +233,10 @@ def plan_node(
     sizes = [cast(BatchRef, refs[key])["size"] for key in sources]
     if sources:
         count = max(sizes) if operation == "indexed" else _product(sizes)
-        wait_any = []  # `*@` next to a batch input: zipped with the batch (dag rejects this mix)
+        # `*@` next to a batch input (HKube runs the whole batch once per `*@` item): the
+        # node waits for its `*@` parents and has `rounds * batch` items (see `_rounds`).
+        count *= _rounds(refs)
+        wait_any = []
     elif wait_any:
         count = max(ref["count"] for ref in refs.values() if ref["type"] == "any")
     else:
@@ -248,6 +252,13 @@ def plan_node(
         "waitAny": wait_any,
         "sources": sources,
     }
+
+
+def _rounds(refs: Mapping[str, Ref]) -> int:
+    """How many times a batch plan runs its batch: once per `*@` parent item (the largest
+    `*@` parent, zipped by batchIndex as in a wait-any plan), else once."""
+    counts = [ref["count"] for ref in refs.values() if ref["type"] == "any"]
+    return max(counts) if counts else 1
 
 
 def _product(sizes: list[int]) -> int:
@@ -357,8 +368,12 @@ def expand_item(
     if plan["batch"]:
         if not 0 <= index < plan["count"]:
             raise IndexError(f"item {index} is outside the plan's {plan['count']} items")
-        positions = _positions(plan, index)
-        batch_index = index + 1
+        # Item `index` is element `inner` of the batch run for the `*@` items at batchIndex
+        # `round + 1` (one run when no `*@` reference sits next to the batch input).
+        rounds = _rounds(plan["refs"])
+        round_, inner = divmod(index, plan["count"] // rounds)
+        positions = _positions(plan, inner)
+        batch_index = round_ + 1
     elif plan["waitAny"]:
         if not 1 <= index <= plan["count"]:
             raise IndexError(f"batchIndex {index} is outside the wait-any parents' 1..{plan['count']}")

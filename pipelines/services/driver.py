@@ -80,6 +80,8 @@ def _streaming_parents(graph: dag.Graph, node: JobNode, nodes: dict[str, JobNode
     HKube's rule: item i of the node may start once item i of every `*@` parent ended and
     every other parent is final. So the node starts streaming as soon as its other parents
     are final and its `*@` parents are dispatched batches."""
+    if dag.has_batch_input(graph.nodes[node.node_name]):
+        return None  # `*@` next to a batch input: the batch runs per `*@` item once all ended
     streaming = [p for p in any_parents(graph, node.node_name) if nodes[p].is_batch]
     if not streaming:
         return None

@@ -7,15 +7,16 @@ from typing import Any
 
 from django.db import transaction
 
-from hkube_site.errors import InvalidData
+from hkube_site.errors import InvalidData, NotFound
 from hkube_site.object_store import get_storage
 from pipelines import events, messages, schema
-from pipelines.engine import dag, ids
+from pipelines.engine import dag, ids, nesting
 from pipelines.models import (
     FINAL_JOB_STATUSES,
     RUNNING_JOB_STATUSES,
     Job,
     JobStatus,
+    Pipeline,
     now_ms,
 )
 from pipelines.services import holding
@@ -48,6 +49,7 @@ def submit_job(
         dag.build_graph(descriptor, check_flow_input=False)
     except dag.DescriptorError as exc:
         raise InvalidData(exc.message) from exc
+    descriptor = _expand_pipeline_nodes(descriptor)
     _check_algorithms_exist(descriptor)
     _check_concurrency(descriptor)
     held = holding.is_held(descriptor, descriptor["name"], descriptor.get("experimentName", "main"))
@@ -105,6 +107,24 @@ def submit_job(
             transaction.on_commit(lambda: enqueue_start(job_id, job.priority))
         events.status_changed(job, JobStatus.PENDING)
     return job
+
+
+def _expand_pipeline_nodes(descriptor: dict[str, Any]) -> dict[str, Any]:
+    """`kind: pipeline` nodes replaced by their stored pipelines' nodes (HKube's request-time
+    expansion, `engine.nesting`); an unknown pipeline is HKube's 404 `pipeline P Not Found`."""
+    if not nesting.has_pipeline_nodes(descriptor):
+        return descriptor
+
+    def lookup(name: str) -> dict[str, Any] | None:
+        stored = Pipeline.objects.filter(name=name).values_list("descriptor", flat=True).first()
+        return None if stored is None else dict(stored)
+
+    try:
+        return nesting.expand(descriptor, lookup)
+    except nesting.PipelineNotFound as exc:
+        raise NotFound("pipeline", exc.name) from exc
+    except nesting.PipelineCycle as exc:
+        raise InvalidData(exc.message) from exc
 
 
 def enqueue_start(job_id: str, priority: int) -> None:

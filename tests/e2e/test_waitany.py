@@ -93,3 +93,24 @@ def test_a_failed_parent_item_gives_null_to_its_child_item(
     assert status["status"] == "completed", status
     data = hkube.results(status["jobId"])["data"]
     assert [(d["batchIndex"], d["result"]) for d in data] == [(1, [1]), (2, [None]), (3, [3])]
+
+
+def test_a_batch_input_next_to_wait_any_runs_once_per_parent_item(
+    hkube: Cluster, algorithms: dict[str, str]
+) -> None:
+    pipeline = {
+        "name": "wa-batch",
+        "nodes": [
+            node("green", algorithms["slow"], "#[1...2]"),
+            node("red", algorithms["echo"], "*@green", "#[x,y,z]"),
+        ],
+    }
+    status = hkube.run("exec/raw", pipeline)
+    assert status["status"] == "completed", status
+    data = hkube.results(status["jobId"])["data"]
+    expected = [[green, letter] for green in (1, 2) for letter in ("x", "y", "z")]
+    assert [(d["batchIndex"], d["result"]) for d in data] == list(enumerate(expected, start=1))
+    # A run from a node of a pipeline with `*@` is refused with HKube's message (semantics §6.1).
+    response = hkube.post("exec/caching", {"jobId": status["jobId"], "nodeName": "red"})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["message"] == "relation waitAny for node red is not allowed"

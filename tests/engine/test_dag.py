@@ -6,7 +6,13 @@ from typing import Any
 
 import pytest
 
-from pipelines.engine.dag import DescriptorError, build_graph, flow_input_metadata, flow_input_paths
+from pipelines.engine.dag import (
+    DescriptorError,
+    build_graph,
+    flow_input_metadata,
+    flow_input_paths,
+    has_batch_input,
+)
 
 
 def node(name: str, *inputs: object, **extra: Any) -> dict[str, Any]:
@@ -249,9 +255,24 @@ def test_wait_any_batch_is_rejected_because_hkube_never_runs_it(text: str) -> No
 
 
 @pytest.mark.parametrize("batch", ["#@A", "#[1,2]", {"deep": "#@flowInput.list"}])
-def test_wait_any_next_to_a_batch_input_is_rejected(batch: object) -> None:
-    message = error_of(pipeline(node("A"), node("B", "*@A", batch)))
-    assert message == 'node "B" can not combine "*@" with a batch input ("#@" or "#[")'
+def test_wait_any_next_to_a_batch_input_is_accepted_as_hkube_accepts_it(batch: object) -> None:
+    graph = build_graph(pipeline(node("A"), node("B", "*@A", batch)))
+    assert "waitAny" in graph.edge_types("A", "B")
+    assert has_batch_input(graph.nodes["B"])
+
+
+@pytest.mark.parametrize(
+    ("inputs", "expected"),
+    [
+        (["*@A"], False),
+        (["@A", {"x": ["*@A"]}], False),
+        (["#[1,2]"], True),
+        ([{"deep": ["#@A.list"]}], True),
+        (["*@A", {"a": {"b": "#@flowInput.x"}}], True),
+    ],
+)
+def test_a_batch_input_is_found_at_any_depth(inputs: list[object], expected: bool) -> None:
+    assert has_batch_input({"input": inputs}) is expected
 
 
 def test_wait_any_on_flow_input_is_a_plain_reference_and_mixes_with_batches() -> None:
