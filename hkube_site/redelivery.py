@@ -15,6 +15,7 @@ import logging
 import os
 from typing import Any
 
+from celery import Celery, current_app
 from celery.signals import celeryd_after_setup, task_postrun, task_prerun
 
 from hkube_site import redis_client as rc
@@ -47,10 +48,10 @@ def _ran(task: Any = None, **_: Any) -> None:
         rc.forget_delivery(*delivery)
 
 
-def restore_deliveries(node: str) -> int:
-    """Put back the messages the previous worker named `node` was running; returns how many."""
-    from hkube_site.celery import app
-
+def restore_deliveries(node: str, app: Celery | None = None) -> int:
+    """Put back the messages the previous worker named `node` was running; returns how many.
+    `app`: the worker's app (Celery's current app by default)."""
+    app = app or current_app
     tags = rc.take_deliveries(node)
     if tags:
         with app.connection_for_write() as connection:
@@ -61,6 +62,6 @@ def restore_deliveries(node: str) -> int:
 
 
 @celeryd_after_setup.connect
-def _restore(sender: str = "", **_: Any) -> None:
+def _restore(sender: str = "", instance: Any = None, **_: Any) -> None:
     if sender and _platform_worker():
-        restore_deliveries(sender)
+        restore_deliveries(sender, getattr(instance, "app", None))
