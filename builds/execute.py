@@ -8,7 +8,6 @@ npm, javac) is killed by `builds.process`' watcher within half a second.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import tempfile
 import threading
@@ -20,7 +19,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
-from builds import languages, packaging, process, signals
+from builds import git_source, languages, packaging, signals
 from builds.languages.base import BuildOptions
 from builds.models import GIT_EXT, Build, BuildStatus
 from builds.process import BuildError, BuildStopped, stop_when
@@ -98,7 +97,7 @@ def _run_build(build_id: str) -> None:
     try:
         writer(f"build {build_id}: algorithm {build.algorithm_name}, env {build.env}, version {version}")
         if build.file_ext == GIT_EXT:
-            _clone(descriptor.get("gitRepository") or {}, code_dir, writer)
+            git_source.clone(descriptor.get("gitRepository") or {}, code_dir, writer)
         else:
             with tempfile.TemporaryDirectory() as tmp:
                 archive = Path(tmp) / f"code.{build.file_ext or 'gz'}"
@@ -135,24 +134,6 @@ def _run_build(build_id: str) -> None:
         code_path=str(code_dir),
         env_path=str(env_dir),
     )
-
-
-def _clone(repo: dict[str, Any], code_dir: Path, log: Callable[[str], None]) -> None:
-    """`git clone --depth 1 --branch <branchName>` of the repository into the code folder,
-    through the build-step runner (its deadline, its stop watcher, its log)."""
-    url, branch = str(repo.get("url") or ""), str(repo.get("branchName") or "master")
-    if not url:
-        raise BuildError("the algorithm has no gitRepository.url")
-    code_dir.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
-    deadline = time.monotonic() + float(settings.HKUBE_GIT_CLONE_TIMEOUT)
-    cmd = ["git", "clone", "--depth", "1", "--branch", branch, "--", url, str(code_dir)]
-    process.run(
-        cmd, what=f"git clone {url} ({branch})", cwd=code_dir.parent, env=env, log=log, deadline=deadline
-    )
-    shutil.rmtree(code_dir / ".git", ignore_errors=True)
-    wanted = str((repo.get("commit") or {}).get("id") or "")
-    log(f"cloned {url} at branch {branch}" + (f", pushed commit {wanted}" if wanted else ""))
 
 
 def _build_environment(

@@ -15,9 +15,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from builds.git_source import DEFAULT_BRANCH
 from hkube_site.errors import InvalidData
-
-DEFAULT_BRANCH = "master"  # HKube's gitRepository.branchName default
 
 
 @dataclass(frozen=True)

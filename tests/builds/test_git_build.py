@@ -12,6 +12,7 @@ import pytest
 
 from algorithms.models import Algorithm, AlgorithmVersion
 from builds import execute, services
+from builds.context import prepare_build_context
 from builds.models import Build, BuildStatus
 
 
@@ -92,3 +93,12 @@ def test_a_clone_of_a_missing_branch_fails_the_build(bare_repo: tuple[str, str],
     assert "no-such-branch" in (build.error or "")
     assert no_environment == []
     assert not AlgorithmVersion.objects.filter(algorithm_name="git-alg").exists()
+
+
+@pytest.mark.django_db
+def test_a_cluster_build_context_of_a_git_algorithm_is_its_clone(bare_repo: tuple[str, str], tmp_path: Path):
+    url, commit = bare_repo
+    build = services.create_git_build(descriptor(url, "dev", commit))
+    dockerfile = prepare_build_context(build.build_id, tmp_path / "workspace")
+    assert (tmp_path / "workspace" / "code" / "main.py").exists()
+    assert dockerfile.read_text().startswith("FROM ")
