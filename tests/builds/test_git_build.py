@@ -3,6 +3,7 @@ version's code folder, through the build-step runner; a clone that fails fails t
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 
 from algorithms.models import Algorithm, AlgorithmVersion
-from builds import execute, services
+from builds import execute, git_source, services
 from builds.context import prepare_build_context
 from builds.models import Build, BuildStatus
 
@@ -102,3 +103,25 @@ def test_a_cluster_build_context_of_a_git_algorithm_is_its_clone(bare_repo: tupl
     dockerfile = prepare_build_context(build.build_id, tmp_path / "workspace")
     assert (tmp_path / "workspace" / "code" / "main.py").exists()
     assert dockerfile.read_text().startswith("FROM ")
+
+
+def test_a_token_goes_to_git_as_a_header_in_its_environment_only(
+    monkeypatch: pytest.MonkeyPatch, settings: Any, tmp_path: Path
+) -> None:
+    calls: list[tuple[list[str], dict[str, str]]] = []
+    monkeypatch.setattr(git_source.process, "run", lambda cmd, **kw: calls.append((cmd, kw["env"])))
+    lines: list[str] = []
+    repo = {"url": "https://gitlab.com/acme/private", "gitKind": "gitlab", "token": "glpat-SECRET"}
+    git_source.clone(repo, tmp_path / "code", lines.append)
+    [(cmd, env)] = calls
+    assert cmd[:6] == ["git", "clone", "--depth", "1", "--branch", "master"]
+    assert env["GIT_CONFIG_KEY_0"] == "http.extraHeader"
+    assert (
+        env["GIT_CONFIG_VALUE_0"]
+        == "Authorization: Basic " + base64.b64encode(b"oauth2:glpat-SECRET").decode()
+    )
+    assert not any("SECRET" in part for part in cmd) and not any("SECRET" in line for line in lines)
+    git_source.clone({"url": "https://github.com/acme/public"}, tmp_path / "code2", lines.append)
+    assert (
+        "GIT_CONFIG_VALUE_0" not in calls[1][1] or "x-access-token" not in calls[1][1]["GIT_CONFIG_VALUE_0"]
+    )
