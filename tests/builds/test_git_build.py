@@ -122,6 +122,7 @@ def test_a_token_goes_to_git_as_a_header_in_its_environment_only(
     )
     assert not any("SECRET" in part for part in cmd) and not any("SECRET" in line for line in lines)
     git_source.clone({"url": "https://github.com/acme/public"}, tmp_path / "code2", lines.append)
-    assert (
-        "GIT_CONFIG_VALUE_0" not in calls[1][1] or "x-access-token" not in calls[1][1]["GIT_CONFIG_VALUE_0"]
-    )
+    # No token, no header. A GitHub token uses GitHub's user name.
+    assert calls[1][1].get("GIT_CONFIG_COUNT") == os.environ.get("GIT_CONFIG_COUNT")
+    git_source.clone({**repo, "gitKind": "github"}, tmp_path / "code3", lines.append)
+    assert base64.b64encode(b"x-access-token:glpat-SECRET").decode() in calls[2][1]["GIT_CONFIG_VALUE_0"]
