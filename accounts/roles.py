@@ -70,6 +70,8 @@ WRITE_RULES: tuple[Rule, ...] = (
     _rule("POST", r"versions/algorithms/apply", Role.ADMIN),
     _rule("DELETE", rf"versions/algorithms/{_NAME}/{_NAME}", Role.ADMIN),
     _rule("POST", r"builds/(stop|rerun)", Role.ADMIN),
+    # Git push webhooks: an admin's, or signed with HKUBE_BUILD_WEBHOOK_SECRET (signed_webhook).
+    _rule("POST", r"builds/webhook/(github|gitlab)", Role.ADMIN),
     _rule("POST DELETE", r"experiment", Role.ADMIN),
     _rule("DELETE", rf"experiment/{_NAME}", Role.ADMIN),
     _rule("POST PUT DELETE", rf"readme/(algorithms|pipelines)/{_NAME}", Role.ADMIN),
@@ -82,6 +84,10 @@ WRITE_RULES: tuple[Rule, ...] = (
     _rule("POST", rf"gc/dryrun(/{_NAME})?", Role.VIEWER),
     _rule("POST", rf"gc/clean(/{_NAME})?", Role.ADMIN),
 )
+# The git push webhooks that may come signed instead of with a token (the view checks the
+# signature): GitHub's HMAC header, GitLab's token header.
+SIGNED_WEBHOOK = re.compile(r"^builds/webhook/(github|gitlab)/?$")
+SIGNATURE_HEADERS = ("HTTP_X_HUB_SIGNATURE_256", "HTTP_X_GITLAB_TOKEN")
 # GraphQL (HKube's dashboard) is read-only: its POSTs are reads.
 GRAPHQL = re.compile(r"^/(hkube/api-server/)?graphql/?$")
 
@@ -119,3 +125,17 @@ def required_role(method: str, path: str) -> Role | None:
         return Role.ADMIN  # the pages only read; a write outside the API is nobody's but an admin's
     rule = write_rule(method, route)
     return rule.role if rule is not None else Role.ADMIN
+
+
+def signed_webhook(method: str, path: str, meta: dict[str, str], secret: str) -> bool:
+    """A git push webhook carrying a signature while a webhook secret is configured: the gate
+    lets it through, and the view refuses it unless the signature is valid."""
+    route = api_route(path)
+    return bool(
+        secret
+        and method.upper() == "POST"
+        and route is not None
+        and SIGNED_WEBHOOK.match(route)
+        and "HTTP_AUTHORIZATION" not in meta
+        and any(meta.get(h) for h in SIGNATURE_HEADERS)
+    )

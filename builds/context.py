@@ -1,7 +1,8 @@
-"""A cluster build's context from its Build row: the stored archive, unpacked safely, and the
-Dockerfile for its env (`builds/dockerfiles.py`). Run by the build Job's init container
-(`manage.py prepare_build_context <buildId> --output /workspace`), which reads the archive
-from storage: nothing here reads a path another process wrote.
+"""A cluster build's context from its Build row: the stored archive, unpacked safely (for a
+git algorithm, a clone of its branch), and the Dockerfile for its env (`builds/dockerfiles.py`).
+Run by the build Job's init container (`manage.py prepare_build_context <buildId> --output
+/workspace`), which reads the archive from storage: nothing here reads a path another
+process wrote.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from pathlib import Path
 
 from django.conf import settings
 
-from builds import dockerfiles, packaging
-from builds.models import Build
+from builds import dockerfiles, git_source, packaging
+from builds.models import GIT_EXT, Build
 from hkube_site.errors import NotFound
 from hkube_site.object_store import get_storage
 
@@ -33,8 +34,11 @@ def prepare_build_context(build_id: str, output: Path, environ: Mapping[str, str
     )
     output.mkdir(parents=True, exist_ok=True)
     code_dir = output / dockerfiles.CODE
-    with tempfile.TemporaryDirectory() as tmp:
-        archive = Path(tmp) / f"code.{build.file_ext or 'gz'}"
-        archive.write_bytes(get_storage().adapter.get_bytes(build.file_path))
-        packaging.unpack(archive, code_dir, max_bytes=int(settings.HKUBE_MAX_UNPACKED_BYTES))
+    if build.file_ext == GIT_EXT:
+        git_source.clone(descriptor.get("gitRepository") or {}, code_dir, log=print)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            archive = Path(tmp) / f"code.{build.file_ext or 'gz'}"
+            archive.write_bytes(get_storage().adapter.get_bytes(build.file_path))
+            packaging.unpack(archive, code_dir, max_bytes=int(settings.HKUBE_MAX_UNPACKED_BYTES))
     return dockerfiles.write_context(code_dir, output, options)

@@ -19,9 +19,9 @@ from typing import Any
 from django.conf import settings
 from django.db import connection
 
-from builds import languages, packaging, signals
+from builds import git_source, languages, packaging, signals
 from builds.languages.base import BuildOptions
-from builds.models import Build, BuildStatus
+from builds.models import GIT_EXT, Build, BuildStatus
 from builds.process import BuildError, BuildStopped, stop_when
 from hkube_site.object_store import get_storage
 from pipelines.engine import ids
@@ -96,11 +96,16 @@ def _run_build(build_id: str) -> None:
     writer = _LogWriter(build_id)
     try:
         writer(f"build {build_id}: algorithm {build.algorithm_name}, env {build.env}, version {version}")
-        with tempfile.TemporaryDirectory() as tmp:
-            archive = Path(tmp) / f"code.{build.file_ext or 'gz'}"
-            archive.write_bytes(get_storage().adapter.get_bytes(build.file_path))
-            unpacked = packaging.unpack(archive, code_dir, max_bytes=int(settings.HKUBE_MAX_UNPACKED_BYTES))
-        writer(f"unpacked {unpacked.files} files ({unpacked.total_bytes} bytes)")
+        if build.file_ext == GIT_EXT:
+            git_source.clone(descriptor.get("gitRepository") or {}, code_dir, writer)
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                archive = Path(tmp) / f"code.{build.file_ext or 'gz'}"
+                archive.write_bytes(get_storage().adapter.get_bytes(build.file_path))
+                unpacked = packaging.unpack(
+                    archive, code_dir, max_bytes=int(settings.HKUBE_MAX_UNPACKED_BYTES)
+                )
+            writer(f"unpacked {unpacked.files} files ({unpacked.total_bytes} bytes)")
         writer.flush(progress=30)
         if _stopped(build_id):
             raise _Stopped()

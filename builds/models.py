@@ -9,6 +9,8 @@ from django.db import models
 
 from pipelines.models import now_ms
 
+GIT_EXT = "git"  # the file_ext of a build whose code comes from a git repository, not an archive
+
 
 class BuildStatus(models.TextChoices):
     PENDING = "pending"
@@ -49,7 +51,8 @@ class Build(models.Model):
             "env": self.env,
             "fileExt": self.file_ext,
             "filePath": self.file_path,
-            "type": "Code",
+            "type": "Git" if self.file_ext == GIT_EXT else "Code",
+            "gitRepository": self.algorithm.get("gitRepository") if self.file_ext == GIT_EXT else None,
             "algorithm": self.algorithm,
             "status": self.status,
             "progress": self.progress,

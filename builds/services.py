@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import transaction
 
 from builds import cluster, tasks
-from builds.models import Build, BuildStatus
+from builds.models import GIT_EXT, Build, BuildStatus
 from hkube_site.errors import InvalidData, NotFound
 from hkube_site.object_store import get_storage
 from pipelines.engine import ids
@@ -61,6 +61,24 @@ def create_build(package: Package, descriptor: dict[str, Any]) -> Build:
         algorithm=descriptor,
     )
     _enqueue_on_commit(package.build_id)
+    return build
+
+
+def create_git_build(descriptor: dict[str, Any]) -> Build:
+    """A pending build of a git algorithm at its ``gitRepository.commit`` (a push webhook):
+    the build clones the repository's branch (`execute.py`); queued on commit as the others."""
+    repo = descriptor["gitRepository"]
+    build_id = f"{descriptor['name']}-{ids.uid(6)}"
+    build = Build.objects.create(
+        build_id=build_id,
+        algorithm_name=descriptor["name"],
+        env=descriptor.get("env", ""),
+        file_ext=GIT_EXT,
+        file_path=str(repo["url"]),
+        checksum=str((repo.get("commit") or {}).get("id") or ""),
+        algorithm=descriptor,
+    )
+    _enqueue_on_commit(build_id)
     return build
 
 

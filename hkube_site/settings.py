@@ -247,6 +247,13 @@ HKUBE_RESULTS_THRESHOLD = env_int("STORAGE_RESULTS_THRESHOLD", 100 * 1024)
 HKUBE_ALGORITHMS_DIR = Path(env_str("HKUBE_ALGORITHMS_DIR", str(HKUBE_HOME / "algorithms"))).resolve()
 HKUBE_MAX_UPLOAD_BYTES = env_int("HKUBE_MAX_UPLOAD_BYTES", 500 * 1024 * 1024)
 HKUBE_MAX_UNPACKED_BYTES = env_int("HKUBE_MAX_UNPACKED_BYTES", 2 * 1024 * 1024 * 1024)
+# Git algorithms: the build's `git clone --depth 1` is killed past this many seconds.
+HKUBE_GIT_CLONE_TIMEOUT = env_int("HKUBE_GIT_CLONE_TIMEOUT", 300)
+# `builds/webhook/github|gitlab`: with a secret, a request signed with it (GitHub's
+# X-Hub-Signature-256, GitLab's X-Gitlab-Token) needs no token; unsigned ones need an admin.
+HKUBE_BUILD_WEBHOOK_SECRET = env_str("HKUBE_BUILD_WEBHOOK_SECRET", "")
+# The job page links its trace id here when set, e.g. "http://jaeger:16686/trace/{traceId}".
+HKUBE_TRACE_URL_TEMPLATE = env_str("HKUBE_TRACE_URL_TEMPLATE", "")
 # Batch items are sent to algorithm workers in chunks: one Celery message per chunk.
 HKUBE_CHUNK_SIZE = env_int("HKUBE_CHUNK_SIZE", 0)  # 0 = chosen from the batch size
 # Executor: how many algorithm workers may run on this machine, and the cpu/mem budget.

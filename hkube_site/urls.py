@@ -17,7 +17,7 @@ from drf_spectacular.views import (
 )
 
 from algorithms.api import cluster_views as cluster
-from algorithms.api import gc_views
+from algorithms.api import gc_views, webhook_views
 from algorithms.api import version_views as alg_versions
 from algorithms.api import views as alg
 from builds.api import views as bld
@@ -113,6 +113,8 @@ api_v1: list[URLPattern | URLResolver] = [
     route(rf"builds/list/{NAME}", bld.BuildList),
     route(r"builds/stop", bld.BuildStop),
     route(r"builds/rerun", bld.BuildRerun),
+    route(r"builds/webhook/github", webhook_views.GithubWebhook),
+    route(r"builds/webhook/gitlab", webhook_views.GitlabWebhook),
     route(rf"graph/raw/{JOB}", graph_views.GraphRaw),
     route(rf"graph/parsed/{JOB}", graph_views.GraphParsed),
     route(rf"exec/tree/{JOB}", hk.ExecTree),

@@ -22,6 +22,9 @@ class Pipeline(models.Model):
     created = models.BigIntegerField(default=now_ms)
     modified = models.BigIntegerField(default=now_ms)
     audit_trail: models.JSONField[Any] = models.JSONField(default=list)
+    # The admin's "pipeline triggers off": kept out of the HKube descriptor (its schema has no
+    # such key), so turning them off neither changes nor versions the pipeline.
+    triggers_enabled = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["name"]

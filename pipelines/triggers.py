@@ -12,8 +12,9 @@ its stored flowInput, types `[stored, internal, cron]`.
 Pipeline triggers: when a job completes, every stored pipeline whose `triggers.pipelines`
 names the job's pipeline is submitted with flowInput = its stored flowInput deep-merged with
 `{parent: <the job's result data>}`, types `[internal, stored, trigger]`. Failed and stopped
-jobs trigger nothing. Each start is claimed first in `TriggerRun`, so a redelivered event or
-cron tick never starts a job twice; those rows are also the triggers tree of `exec/tree`.
+jobs trigger nothing, nor do pipelines whose triggers the admin turned off. Each start is
+claimed first in `TriggerRun`, so a redelivered event or cron tick never starts a job twice;
+those rows are also the triggers tree of `exec/tree`.
 """
 
 from __future__ import annotations
@@ -149,7 +150,8 @@ def on_job_finished(job_id: str) -> list[str]:
     parent = Job.objects.filter(job_id=job_id).first()
     if parent is None or parent.status != JobStatus.COMPLETED:
         return []
-    listeners = [p for p in with_trigger("pipelines") if parent.pipeline_name in listens_to(p.descriptor)]
+    enabled = with_trigger("pipelines").filter(triggers_enabled=True)
+    listeners = [p for p in enabled if parent.pipeline_name in listens_to(p.descriptor)]
     if not listeners:
         return []
     # Cycles are refused when pipelines are stored; a cycle that slipped in must not loop forever.

@@ -12,6 +12,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     HKUBE_HOME=/var/lib/hkube \
     PYTHONPATH=/app
 
+# git: the build Job's init container clones git algorithms (builds/git_source.py).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends git \
+ && rm -rf /var/lib/apt/lists/*
+
 RUN groupadd --gid 1000 hkube \
  && useradd --uid 1000 --gid 1000 --home-dir /var/lib/hkube --create-home --shell /usr/sbin/nologin hkube
 

@@ -1,9 +1,11 @@
 """Stored pipelines in the admin: the descriptor as YAML or JSON, validated on the server by
 the same service as `store/pipelines` (HKube's messages next to the field), a graph preview
-drawn by the job pages' drawing code, "run" with a flowInput form, cron on/off.
+drawn by the job pages' drawing code, "run" with a flowInput form, cron and pipeline triggers
+on/off.
 
 Nothing here writes a row: saving calls `services.store_pipeline`/`update_pipeline`, running
-calls `services.submit_job`, cron goes through `triggers.set_cron`, deleting through
+calls `services.submit_job`, cron goes through `triggers.set_cron`, pipeline triggers through
+`services.set_pipeline_triggers`, deleting through
 `services.delete_pipeline`."""
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from hkube_site.errors import ApiError
 from hkube_site.validation_error import ValidationError
 from pipelines import graph_preview, schema, services, triggers
 from pipelines.models import Pipeline
+from pipelines.stored_triggers import listens_to
 
 NEW_PIPELINE = """\
 name: my-pipeline
@@ -125,9 +128,9 @@ def _cron(descriptor: dict[str, Any]) -> str:
 @admin.register(Pipeline)
 class PipelineAdmin(admin.ModelAdmin[Pipeline]):
     form = PipelineForm
-    list_display = ("name", "version", "node_count", "cron", "modified")
+    list_display = ("name", "version", "node_count", "cron", "pipeline_triggers", "modified")
     search_fields = ("name",)
-    actions = ("cron_on", "cron_off")
+    actions = ("cron_on", "cron_off", "pipeline_triggers_on", "pipeline_triggers_off")
     change_form_template = "admin/pipelines/pipeline/change_form.html"
 
     @admin.display(description="nodes")
@@ -137,6 +140,13 @@ class PipelineAdmin(admin.ModelAdmin[Pipeline]):
     @admin.display(description="cron trigger")
     def cron(self, pipeline: Pipeline) -> str:
         return _cron(pipeline.descriptor)
+
+    @admin.display(description="pipeline triggers")
+    def pipeline_triggers(self, pipeline: Pipeline) -> str:
+        parents = listens_to(pipeline.descriptor)
+        if not parents:
+            return "-"
+        return f"{'on' if pipeline.triggers_enabled else 'off'} ({', '.join(parents)})"
 
     def save_model(self, request: HttpRequest, obj: Pipeline, form: Any, change: bool) -> None:
         """Stored by the form's clean() through the service; nothing to write here."""
@@ -164,6 +174,21 @@ class PipelineAdmin(admin.ModelAdmin[Pipeline]):
     @admin.action(description="Turn the cron trigger off")
     def cron_off(self, request: HttpRequest, queryset: QuerySet[Pipeline]) -> None:
         self._set_cron(request, queryset, False)
+
+    def _set_pipeline_triggers(
+        self, request: HttpRequest, queryset: QuerySet[Pipeline], enabled: bool
+    ) -> None:
+        for pipeline in queryset:
+            services.set_pipeline_triggers(pipeline.name, enabled=enabled)
+            messages.success(request, f"{pipeline.name}: pipeline triggers {'on' if enabled else 'off'}")
+
+    @admin.action(description="Turn the pipeline triggers on")
+    def pipeline_triggers_on(self, request: HttpRequest, queryset: QuerySet[Pipeline]) -> None:
+        self._set_pipeline_triggers(request, queryset, True)
+
+    @admin.action(description="Turn the pipeline triggers off (a completed parent starts nothing)")
+    def pipeline_triggers_off(self, request: HttpRequest, queryset: QuerySet[Pipeline]) -> None:
+        self._set_pipeline_triggers(request, queryset, False)
 
     def get_urls(self) -> list[URLPattern]:
         run = self.admin_site.admin_view(self.run_view)

@@ -53,7 +53,13 @@ from pipelines.services.pipeline_versions import (
 from pipelines.services.readmes import delete_readme, get_readme, write_readme
 from pipelines.services.stalled import restart_stalled_jobs
 from pipelines.services.status import result_object, status_data, status_object
-from pipelines.services.stored import delete_pipeline, merge_stored, store_pipeline, update_pipeline
+from pipelines.services.stored import (
+    delete_pipeline,
+    merge_stored,
+    set_pipeline_triggers,
+    store_pipeline,
+    update_pipeline,
+)
 from pipelines.services.submit import enqueue_start, load_flow_input, submit_job
 
 __all__ = [
@@ -107,6 +113,7 @@ __all__ = [
     "run_algorithm",
     "run_from_node",
     "running_jobs_using",
+    "set_pipeline_triggers",
     "start_job",
     "status_data",
     "status_object",

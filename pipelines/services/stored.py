@@ -106,6 +106,15 @@ def delete_pipeline(name: str, *, keep_old_versions: bool = False) -> str:
     return message
 
 
+def set_pipeline_triggers(name: str, *, enabled: bool) -> Pipeline:
+    """Turn a stored pipeline's pipeline triggers (`triggers.pipelines`) on or off: while
+    off, a completed parent starts nothing (`pipelines.triggers.on_job_finished`)."""
+    changed = Pipeline.objects.filter(name=name).update(triggers_enabled=enabled)
+    if not changed:
+        raise NotFound("pipeline", name)
+    return Pipeline.objects.get(name=name)
+
+
 def merge_stored(stored: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """HKube's exec/stored merge: objects merge deeply, arrays merge by index, and a
     given flowInput replaces the stored one."""

@@ -13,6 +13,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib.staticfiles import views as staticfiles_views
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -92,18 +93,29 @@ def job_list_data(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"jobs": [job_row(job) for job in jobs[:LIST_LIMIT]], "filters": filters})
 
 
+def trace_url(trace_id: str | None) -> str | None:
+    """The trace viewer's page of a trace (`HKUBE_TRACE_URL_TEMPLATE`, `{traceId}` replaced),
+    or None: no trace, no template, or a template that is not an http(s) URL."""
+    template = str(getattr(settings, "HKUBE_TRACE_URL_TEMPLATE", "") or "")
+    if not trace_id or not template.startswith(("http://", "https://")):
+        return None
+    return template.replace("{traceId}", trace_id)
+
+
 def job_detail(request: HttpRequest, job_id: str) -> HttpResponse:
     job = Job.objects.filter(job_id=job_id).first()
     if job is None:
         raise Http404(f"job {job_id} Not Found")
     api = _api_base()
     status = services.status_object(job)
+    trace_id = tracing.job_trace_id(job.job_id)
     context = {
         "job": job,
         "status": status,
         "start_text": _time_text(job.start_time),
         "end_text": _time_text(job.end_time),
-        "trace_id": tracing.job_trace_id(job.job_id),
+        "trace_id": trace_id,
+        "trace_url": trace_url(trace_id),
         "links": {
             "results": f"{api}exec/results/{job.job_id}",
             "pipeline": f"{api}exec/pipelines/{job.job_id}",
