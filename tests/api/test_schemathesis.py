@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 import schemathesis
 from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, settings
 from rest_framework.renderers import JSONRenderer
@@ -60,13 +62,21 @@ def fuzz_environment(db: None, redis_url: str, real_redis: Any) -> Iterator[None
 
     saved = app.conf.broker_url, app.conf.result_backend
     app.conf.broker_url = app.conf.result_backend = redis_url  # never the machine's own Redis
+    # As Django's test client does: a request's end must not close the test's database
+    # connection (on Postgres that ends the test's transaction for every later request).
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
     Algorithm.objects.create(
         name="green-alg",
         descriptor={"name": "green-alg", "algorithmImage": "hkube/green-alg", "cpu": 0.1, "mem": "256Mi"},
         version="v1",
     )
-    yield
-    app.conf.broker_url, app.conf.result_backend = saved
+    try:
+        yield
+    finally:
+        app.conf.broker_url, app.conf.result_backend = saved
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
 
 
 @schema.parametrize()
