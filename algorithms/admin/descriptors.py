@@ -12,7 +12,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -29,6 +28,7 @@ from algorithms.models import Algorithm, AlgorithmVersion
 from builds import services as builds
 from hkube_site.errors import ApiError, InvalidData
 from hkube_site.validation_error import ValidationError
+from pipelines.admin.stored import parse_descriptor
 
 NEW_ALGORITHM = {"name": "my-algorithm", "env": "python"}
 BUILDS_SHOWN = 10
@@ -40,16 +40,6 @@ REFUSED = (ApiError, ValidationError)
 def default_descriptor() -> str:
     """A new algorithm's descriptor with HKube's defaults filled in by the schema."""
     return json.dumps(schema.validate_algorithm(dict(NEW_ALGORITHM), use_defaults=True), indent=2)
-
-
-def _parse(text: str) -> dict[str, Any]:
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"the descriptor is not valid YAML or JSON: {exc}") from exc
-    if not isinstance(value, dict):
-        raise ValueError("the descriptor should be an object (a mapping of keys to values)")
-    return value
 
 
 class AlgorithmForm(forms.ModelForm[Algorithm]):
@@ -95,7 +85,7 @@ class AlgorithmForm(forms.ModelForm[Algorithm]):
         if text is None:
             return cleaned
         try:
-            payload = _parse(text)
+            payload = parse_descriptor(text)
         except ValueError as exc:
             self.add_error("descriptor_text", str(exc))
             return cleaned
