@@ -45,8 +45,7 @@ def execute_chunk(
     done = recording.ended_items(spec, indices) if redelivered else set()
     crashloop = rc.crashloop_message(key) if redelivered else None
     pending = len(indices) - len(done)
-    if rc.begin_chunk(job_id, node, pending):
-        runner.stopped_jobs.add(job_id)
+    inflight = None
     if delivery_tag:
         inflight = {
             "deliveryTag": delivery_tag,
@@ -54,13 +53,15 @@ def execute_chunk(
             "retry": spec.get("retry") or {},
             "nodeName": node,
         }
-        rc.set_inflight(runner.worker_id, inflight)
+    if rc.begin_chunk(job_id, node, pending, runner.worker_id, inflight):
+        runner.stopped_jobs.add(job_id)
     streaming = bool(spec.get("anyChildren"))
     if streaming and done:
         # The worker before may have died between recording an item and reporting it: report
         # them again (each child item is still sent once: items_ended claims it first).
         services.items_ended(job_id, node, sorted(done))
     records: list[TaskRecord] = []
+    ended = False
     try:
         groups = [[i] for i in indices] if streaming else [indices]
         for group in groups:
@@ -73,12 +74,14 @@ def execute_chunk(
                 recording.record_chunk(spec, part)
                 _report_items(spec, part)
             records += part
+        if not streaming:
+            recording.record_chunk(spec, records)
+        # Recorded: the in-flight note goes (a worker dying before this gets the message back).
+        rc.end_chunk(job_id, node, pending, runner.worker_id if delivery_tag else "")
+        ended = True
     finally:
-        rc.add_active(job_id, node, -pending)
-    if not streaming:
-        recording.record_chunk(spec, records)
-    if delivery_tag:
-        rc.clear_inflight(runner.worker_id)
+        if not ended:
+            rc.add_active(job_id, node, -pending)
     summary = recording.summary(records)
     if spec["mode"] != "single" and (summary.get("failed") or summary.get("crashed")):
         services.check_tolerance(job_id, node)

@@ -72,25 +72,32 @@ def is_job_stopped(job_id: str) -> bool:
     return bool(client().exists(STOPPED_PREFIX + job_id))
 
 
-def begin_chunk(job_id: str, node_name: str, count: int) -> bool:
-    """Count a chunk's items as in flight; returns whether the job was stopped (one round trip)."""
-    pipe = client().pipeline()
+def begin_chunk(
+    job_id: str, node_name: str, count: int, worker_id: str = "", inflight: dict[str, Any] | None = None
+) -> bool:
+    """Count a chunk's items as in flight and, with `inflight`, note the message as this
+    worker's in-flight work; returns whether the job was stopped (one round trip)."""
+    pipe = client().pipeline(transaction=False)
     pipe.exists(STOPPED_PREFIX + job_id)
     pipe.hincrby(ACTIVE_PREFIX + job_id, node_name, count)
-    stopped, _ = pipe.execute()
+    if inflight is not None:
+        pipe.hset(INFLIGHT_KEY, worker_id, json.dumps(inflight))
+    stopped = pipe.execute()[0]
     return bool(stopped)
+
+
+def end_chunk(job_id: str, node_name: str, count: int, worker_id: str = "") -> None:
+    """A chunk's items are recorded: no longer in flight, and (with `worker_id`) the message
+    is no longer this worker's in-flight work (one round trip)."""
+    pipe = client().pipeline(transaction=False)
+    pipe.hincrby(ACTIVE_PREFIX + job_id, node_name, -count)
+    if worker_id:
+        pipe.hdel(INFLIGHT_KEY, worker_id)
+    pipe.execute()
 
 
 def chunk_key(job_id: str, node_name: str, first_index: int) -> str:
     return f"{job_id}:{node_name}:{first_index}"
-
-
-def set_inflight(worker_id: str, record: dict[str, Any]) -> None:
-    client().hset(INFLIGHT_KEY, worker_id, json.dumps(record))
-
-
-def clear_inflight(worker_id: str) -> None:
-    client().hdel(INFLIGHT_KEY, worker_id)
 
 
 def crashloop_message(key: str) -> str | None:

@@ -133,17 +133,19 @@ def _flow_input_ref(job: Job) -> dict[str, Any] | None:
 def _dispatch_node(job: Job, graph: dag.Graph, node: JobNode, nodes: dict[str, JobNode]) -> bool:
     """Send a node's tasks. Returns True when the node was skipped instead (0 items)."""
     descriptor = graph.nodes[node.node_name]
-    outputs = {p: _node_output(nodes[p]) for p in graph.parents(node.node_name)}
+    parent_outputs = {p: _node_output(nodes[p]) for p in graph.parents(node.node_name)}
     # Parents outside a run-from-node cut: the old job's outputs (its storage paths, nothing copied).
     for name, output in (job.pipeline.get("cachedOutputs") or {}).items():
-        outputs.setdefault(name, output)
+        parent_outputs.setdefault(name, output)
     streaming = [p for p in graph.parents(node.node_name) if nodes[p].status == NodeStatus.ACTIVE]
     for parent in streaming:
         # A running `*@` batch parent: its items are named by batchIndex; which of them
         # failed is sent with each child item instead (see _dispatch_any_items).
-        outputs[parent] = {"kind": "batch", "status": "active", "jobId": job.job_id, "nodeName": parent,
-                           "count": nodes[parent].total, "failed": []}  # fmt: skip
-    plan = planning.plan_node(descriptor, outputs=outputs, flow_input=_flow_input_ref(job), cluster=cluster())
+        parent_outputs[parent] = {"kind": "batch", "status": "active", "jobId": job.job_id,
+                                  "nodeName": parent, "count": nodes[parent].total, "failed": []}  # fmt: skip
+    plan = planning.plan_node(
+        descriptor, outputs=parent_outputs, flow_input=_flow_input_ref(job), cluster=cluster()
+    )
     stamp = now_ms()
     # A wait-any node (`*@B`) has one item per item of B, numbered like B's items.
     many = plan["batch"] or bool(plan["waitAny"])
@@ -155,14 +157,18 @@ def _dispatch_node(job: Job, graph: dag.Graph, node: JobNode, nodes: dict[str, J
         return True
     total = plan["count"] if many else 1
     spec = _task_spec(job, graph, node, descriptor, plan)
+    # The messages' ids are written with the dispatch (no second write after sending).
+    chunks = [] if streaming else chunk_indices(total) if many else [[0]]
+    celery_ids = [] if outputs.is_output(spec) else sending.new_ids(len(chunks))
     changed = JobNode.objects.filter(pk=node.pk, status=NodeStatus.CREATING).update(
-        status=NodeStatus.ACTIVE, is_batch=many, total=total, spec=spec, start_time=stamp
-    )
+        status=NodeStatus.ACTIVE, is_batch=many, total=total, spec=spec, start_time=stamp,
+        celery_ids=celery_ids,
+    )  # fmt: skip
     if changed and streaming:
         node.spec, node.total = spec, total
         _dispatch_any_items(job, graph, node, nodes, None)
     elif changed:
-        transaction.on_commit(lambda: _send_tasks(job.job_id, node.pk, spec, total, many))
+        transaction.on_commit(lambda: _send_tasks(spec, chunks, celery_ids))
     return False
 
 
@@ -256,14 +262,12 @@ def chunk_indices(total: int) -> list[list[int]]:
     return [list(range(start, min(total, start + size))) for start in range(0, total, size)]
 
 
-def _send_tasks(job_id: str, node_pk: int, spec: TaskSpec, total: int, batch: bool) -> None:
+def _send_tasks(spec: TaskSpec, chunks: list[list[int]], celery_ids: list[str]) -> None:
     if outputs.is_output(spec):
-        _run_output_node(spec, list(range(total)) if batch else [0])  # no algorithm
+        _run_output_node(spec, [i for chunk in chunks for i in chunk])  # no algorithm
         return
-    chunks = chunk_indices(total) if batch else [[0]]
     # One message: the worker that runs it also finishes the node, in process.
-    celery_ids = sending.send_chunks(spec, chunks, inline_finish=len(chunks) == 1)
-    JobNode.objects.filter(pk=node_pk).update(celery_ids=celery_ids)
+    sending.send_chunks(spec, chunks, inline_finish=len(chunks) == 1, task_ids=celery_ids)
 
 
 def _run_output_node(spec: TaskSpec, indices: list[int]) -> None:

@@ -9,6 +9,8 @@ apply as if the task object were used: a registered task is sent through its own
 
 from __future__ import annotations
 
+from uuid import uuid4
+
 from celery import chord
 from celery.canvas import Signature
 
@@ -23,8 +25,17 @@ def run_items(spec: TaskSpec, indices: list[int]) -> Signature:
     return app.signature(RUN_ITEMS, args=(spec, indices), immutable=True)
 
 
-def send_chunks(spec: TaskSpec, chunks: list[list[int]], *, inline_finish: bool) -> list[str]:
-    """Send one `run_items` message per chunk of item positions; returns their Celery ids.
+def new_ids(count: int) -> list[str]:
+    """Celery task ids for messages not sent yet: the driver writes them with the node's
+    dispatch, in the same transaction, and `send_chunks` sends under them after commit."""
+    return [str(uuid4()) for _ in range(count)]
+
+
+def send_chunks(
+    spec: TaskSpec, chunks: list[list[int]], *, inline_finish: bool, task_ids: list[str] | None = None
+) -> list[str]:
+    """Send one `run_items` message per chunk of item positions (under `task_ids` when
+    given, else new ones); returns their Celery ids.
 
     `inline_finish`: each message's worker also finishes the node (`node_finished` when its
     items are recorded): no chord bookkeeping, no result to store, no hop through the engine
@@ -33,22 +44,29 @@ def send_chunks(spec: TaskSpec, chunks: list[list[int]], *, inline_finish: bool)
     algorithms = ports.get()
     queue, workers = algorithms.route(spec)  # algorithm.<name>, or debug.<name> for a debug node
     with tracing.in_node(spec["jobId"], spec["nodeName"]):  # the messages carry the node's context
-        sent = _send(spec, chunks, queue, inline_finish)
+        sent = _send(spec, chunks, queue, inline_finish, task_ids or new_ids(len(chunks)))
     algorithms.wake(workers)
     return sent
 
 
-def _send(spec: TaskSpec, chunks: list[list[int]], queue: str, inline_finish: bool) -> list[str]:
+def _send(
+    spec: TaskSpec, chunks: list[list[int]], queue: str, inline_finish: bool, ids: list[str]
+) -> list[str]:
     priority = int(spec["priority"])
     if inline_finish:
         message = for_message(spec, inline_finish=True)
         sent = [
-            run_items(message, indices).apply_async(queue=queue, priority=priority, ignore_result=True).id
-            for indices in chunks
+            run_items(message, indices)
+            .apply_async(queue=queue, priority=priority, ignore_result=True, task_id=task_id)
+            .id
+            for indices, task_id in zip(chunks, ids, strict=True)
         ]
     else:
         job_id, node_name = spec["jobId"], spec["nodeName"]
-        header = [run_items(spec, indices).set(queue=queue, priority=priority) for indices in chunks]
+        header = [
+            run_items(spec, indices).set(queue=queue, priority=priority, task_id=task_id)
+            for indices, task_id in zip(chunks, ids, strict=True)
+        ]
         body = messages.node_finished(job_id, node_name).on_error(
             messages.node_failed_unexpectedly(job_id, node_name)
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 from typing import Any
 
 from django.db import transaction
@@ -19,11 +20,13 @@ from pipelines.models import (
     Pipeline,
     now_ms,
 )
-from pipelines.services import holding
+from pipelines.services import driver, holding
 from pipelines.services.common import _strip_server_fields, audit_user, cluster
 from pipelines.services.experiments import DEFAULT_EXPERIMENT, check_experiment_exists
 from pipelines.services.stored import _check_algorithms_exist
 from storage import paths
+
+log = logging.getLogger(__name__)
 
 
 def submit_job(
@@ -104,7 +107,7 @@ def submit_job(
             max_exceeded=held,
         )
         if not held:  # a held job starts when a slot frees (holding.release_held_jobs)
-            transaction.on_commit(lambda: enqueue_start(job_id, job.priority))
+            transaction.on_commit(lambda: start_submitted(job_id, job.priority))
         events.status_changed(job, JobStatus.PENDING)
     return job
 
@@ -129,6 +132,24 @@ def _expand_pipeline_nodes(descriptor: dict[str, Any]) -> dict[str, Any]:
 
 def enqueue_start(job_id: str, priority: int) -> None:
     messages.send_start_job(job_id, priority)
+
+
+def start_submitted(job_id: str, priority: int) -> None:
+    """Start a job just committed, in the submitting process: no hop through the engine queue.
+
+    `start_job` is a compare-and-swap from pending, so this is the same start the engine would
+    make. If it fails before the job left pending (the database, say), the engine's
+    `start_job` message takes over; if this process dies first, the stalled-job check sends
+    that message. It never raises: the submission itself is committed and answered."""
+    try:
+        driver.start_job(job_id)
+    except Exception:
+        log.exception("job %s: starting it in the submitting process failed; the engine starts it", job_id)
+        try:
+            if Job.objects.filter(job_id=job_id, status=JobStatus.PENDING).exists():
+                enqueue_start(job_id, priority)
+        except Exception:
+            log.exception("job %s: its start is left to the stalled-job check", job_id)
 
 
 def _check_concurrency(descriptor: dict[str, Any]) -> None:
