@@ -77,12 +77,60 @@ class ParsedStreaming:
         return [name for name in seen if name not in targets]
 
 
+# Where a gateway node's HTTP ingress is served (HKube's `gatewayUrl.path`), and the name
+# of the algorithm its submission creates.
+GATEWAY_URL_PATH = "hkube/gateway"
+GATEWAY_SUFFIX = "-gateway"
+
+
+def gateway_algorithm_name(gateway_name: str) -> str:
+    """The algorithm a gateway node runs: `<name>-gateway`."""
+    return f"{gateway_name}{GATEWAY_SUFFIX}"
+
+
+def gateway_url(gateway_name: str) -> str:
+    """The gateway's URL as the exec answer lists it: `hkube/gateway/<name>`."""
+    return f"{GATEWAY_URL_PATH}/{gateway_name}"
+
+
 def node_state_type(node: Mapping[str, Any], algorithm_state_type: str | None = None) -> str:
-    """A stream node's state type: its own `stateType`, else its algorithm's, else stateless."""
+    """A stream node's state type: its own `stateType`; else stateful for a gateway; else its
+    algorithm's `stateType`; else stateless."""
     own = node.get("stateType")
     if own:
         return str(own)
+    if node.get("kind") == "gateway":
+        return STATEFUL
     return algorithm_state_type or STATELESS
+
+
+def check_stateless_counts(nodes: Iterable[Mapping[str, Any]], state_types: Mapping[str, str]) -> None:
+    """HKube's replica-count rules of a stream pipeline; `state_types` is nodeName -> state
+    type (absent: stateless). Raises `DescriptorError`."""
+    listed = list(nodes)
+    for node in listed:
+        if state_types.get(str(node.get("nodeName")), STATELESS) == STATELESS:
+            continue
+        if node.get("minStatelessCount", 0) != 0 or node.get("maxStatelessCount"):
+            raise DescriptorError(
+                f"Nodes which are not stateType={STATELESS} cant have minStatelessCount or maxStatelessCount"
+            )
+    for node in listed:
+        if state_types.get(str(node.get("nodeName")), STATELESS) != STATELESS:
+            continue
+        maximum = node.get("maxStatelessCount")
+        if isinstance(maximum, int) and maximum >= 0 and (node.get("minStatelessCount") or 0) > maximum:
+            raise DescriptorError("maxStatelessCount must be greater or equal to minStatelessCount")
+
+
+def check_gateway_nodes(nodes: Iterable[Mapping[str, Any]]) -> None:
+    """A gateway node may only be stateful. Raises `DescriptorError`."""
+    for node in nodes:
+        state = node.get("stateType")
+        if node.get("kind") == "gateway" and state and state != STATEFUL:
+            raise DescriptorError(
+                f'Gateway node {node.get("nodeName")} stateType must be "{STATEFUL}". Got {state}'
+            )
 
 
 def _flow_names(streaming: Mapping[str, Any] | None) -> tuple[dict[str, Any], str]:
@@ -140,6 +188,36 @@ def _parse_flow(
     return [{"source": source, "next": following} for source, following in steps.items()]
 
 
+def preview_edges(
+    nodes: list[dict[str, Any]],
+    streaming: Mapping[str, Any] | None,
+    *,
+    key_flow: str | None = None,
+    all_flows: bool = False,
+) -> list[dict[str, Any]]:
+    """The edges the UI's preview draws (`exec/getGraphByStreamingFlow`): one flow's (`key_flow`,
+    else the default flow, else the first), or with `all_flows` every flow's. A flow's entry
+    node whose own `stateType` is stateless is refused, as HKube's preview refuses it; no
+    default flow is needed. Raises `DescriptorError`."""
+    flows = (streaming or {}).get("flows")
+    if not flows or not isinstance(flows, Mapping):
+        raise DescriptorError("please specify a stream flow")
+    if all_flows:
+        shown = [str(key) for key in flows]
+    else:
+        shown = [str(key_flow or (streaming or {}).get("defaultFlow") or next(iter(flows)))]
+    names = _node_names(nodes)
+    edges: dict[tuple[str, str], dict[str, Any]] = {}
+    for key in shown:
+        _parse_flow(key, flows.get(key), names, edges)
+    parsed = ParsedStreaming(edges=list(edges.values()))
+    by_name = {str(node.get("nodeName")): node for node in nodes}
+    for name in parsed.entry_nodes():
+        if (by_name.get(name) or {}).get("stateType") == STATELESS:
+            raise DescriptorError(f'entry node "{name}" cannot be {STATELESS} on stream pipeline')
+    return parsed.edges
+
+
 def parse_flows(
     nodes: list[dict[str, Any]], streaming: dict[str, Any] | None, *, check_entries: bool = True
 ) -> ParsedStreaming:
@@ -161,6 +239,26 @@ def parse_flows(
             if node is not None and node_state_type(node) == STATELESS:
                 raise DescriptorError(f'entry node "{name}" cannot be {STATELESS} on stream pipeline')
     return parsed
+
+
+def _defaults_to_stateless(node: Mapping[str, Any]) -> bool:
+    """Whether a node counts as stateless for the entry rule: its `stateType` says so, or it
+    has none and is an algorithm node (a dataSource node without one is not flagged)."""
+    own = node.get("stateType")
+    if own:
+        return bool(own == STATELESS)
+    return (node.get("kind") or "algorithm") in ("algorithm", "debug")
+
+
+def check_entry_nodes(nodes: list[dict[str, Any]], parsed: ParsedStreaming) -> None:
+    """Over the whole pipeline, a node no flow sends to (a flow's entry, or a node of no flow)
+    must not be stateless, checked in descriptor order as HKube's graph check does after the
+    flows' own entry check. Raises `DescriptorError`."""
+    targets = {edge["target"] for edge in parsed.edges}
+    for node in nodes:
+        name = str(node.get("nodeName"))
+        if name not in targets and _defaults_to_stateless(node):
+            raise DescriptorError(f'entry node "{name}" cannot be {STATELESS} on stream pipeline')
 
 
 def build_streaming(pipeline: Mapping[str, Any], *, check_entries: bool = True) -> ParsedStreaming | None:

@@ -10,9 +10,15 @@ from pipelines.engine.dag import DescriptorError
 from pipelines.engine.streaming import (
     CUSTOM_STREAM,
     build_streaming,
+    check_entry_nodes,
+    check_gateway_nodes,
+    check_stateless_counts,
     forced_retry,
+    gateway_algorithm_name,
+    gateway_url,
     node_state_type,
     parse_flows,
+    preview_edges,
 )
 
 
@@ -176,3 +182,57 @@ def test_state_types_and_forced_retry() -> None:
     assert node_state_type({}) == "stateless"
     assert forced_retry("stateless") == {"policy": "Never"}
     assert forced_retry("stateful") == {"policy": "Always", "limit": 10000}
+
+
+def test_gateway_names() -> None:
+    assert gateway_algorithm_name("cams") == "cams-gateway"
+    assert gateway_url("cams") == "hkube/gateway/cams"
+    assert node_state_type({"kind": "gateway"}) == "stateful"
+
+
+def test_replica_counts_only_on_stateless_nodes() -> None:
+    states = {"A": "stateful", "B": "stateless"}
+    check_stateless_counts(
+        [{"nodeName": "A", "minStatelessCount": 0}, {"nodeName": "B", "maxStatelessCount": 0}], states
+    )
+    not_stateless = "Nodes which are not stateType=stateless cant have minStatelessCount or maxStatelessCount"
+    for bad in ({"minStatelessCount": 1}, {"maxStatelessCount": 2}):
+        with pytest.raises(DescriptorError) as caught:
+            check_stateless_counts([{"nodeName": "A", **bad}], states)
+        assert caught.value.message == not_stateless
+    with pytest.raises(DescriptorError) as caught:
+        check_stateless_counts([{"nodeName": "B", "minStatelessCount": 2, "maxStatelessCount": 1}], states)
+    assert caught.value.message == "maxStatelessCount must be greater or equal to minStatelessCount"
+    check_stateless_counts([{"nodeName": "B", "minStatelessCount": 2}], states)
+
+
+def test_a_gateway_node_must_be_stateful() -> None:
+    check_gateway_nodes(
+        [{"nodeName": "G", "kind": "gateway"}, {"nodeName": "G", "kind": "gateway", "stateType": "stateful"}]
+    )
+    with pytest.raises(DescriptorError) as caught:
+        check_gateway_nodes([{"nodeName": "G", "kind": "gateway", "stateType": "stateless"}])
+    assert caught.value.message == 'Gateway node G stateType must be "stateful". Got stateless'
+
+
+def test_every_node_no_flow_sends_to_is_an_entry() -> None:
+    nodes = [node("A", "stateful"), node("B"), node("C"), {"nodeName": "ds", "kind": "dataSource"}]
+    parsed = parse_flows(nodes, {"flows": {"f": "A >> B"}})
+    with pytest.raises(DescriptorError) as caught:
+        check_entry_nodes(nodes, parsed)
+    assert caught.value.message == 'entry node "C" cannot be stateless on stream pipeline'
+    check_entry_nodes([*nodes[:2], nodes[3]], parsed)
+
+
+def test_preview_edges_of_one_flow_or_every_flow() -> None:
+    streaming = {"flows": {"one": "A >> B", "two": "A >> C >> B"}}
+    assert preview_edges(NODES, streaming) == [edge("A", "B")]
+    assert preview_edges(NODES, streaming, key_flow="two") == [edge("A", "C"), edge("C", "B")]
+    assert preview_edges(NODES, {**streaming, "defaultFlow": "two"}) == [edge("A", "C"), edge("C", "B")]
+    assert preview_edges(NODES, streaming, all_flows=True) == [edge("A", "B"), edge("A", "C"), edge("C", "B")]
+    with pytest.raises(DescriptorError, match=r"^invalid stream flow nope$"):
+        preview_edges(NODES, streaming, key_flow="nope")
+    # only an entry node's own stateType counts in the preview
+    assert preview_edges([node("B", None), node("C")], {"flows": {"f": "B >> C"}}) == [edge("B", "C")]
+    with pytest.raises(DescriptorError, match="cannot be stateless"):
+        preview_edges(NODES, {"flows": {"f": "B >> C"}})
