@@ -10,7 +10,8 @@ The checks run where HKube runs them (hkube-api §3.1.1, §3.3, §4.6):
   the gateway nodes' algorithm names, and the parsed flows: `edges` of type `customStream`,
   `streaming.parsedFlow`, `streaming.defaultFlow`, `streaming.gateways`; then no node
   outside the flows' targets may be stateless (HKube's graph check at exec);
-- `create_gateways` (exec, in the job's transaction): the `<name>-gateway` algorithms.
+- `create_gateways` (exec, in the job's transaction): the `<name>-gateway` algorithms,
+  removed by `job_ended` when the job ends.
 
 A node's state type is resolved before the replica-count rule: HKube reads only the node's
 own `stateType` there, so a node that leaves it to its algorithm cannot set
@@ -133,6 +134,16 @@ def create_gateways(job_id: str, pipeline: dict[str, Any]) -> None:
             node_name=name,
             spec=dict(node.get("spec") or {}),
         )
+
+
+def job_ended(job: Job) -> None:
+    """A stream job ended (completed, failed or stopped): its gateway algorithms go, as HKube
+    removes them once the job has its result."""
+    if not is_stream(job.pipeline):
+        return
+    names = [str(n["algorithmName"]) for n in job.pipeline.get("nodes") or [] if n.get("kind") == "gateway"]
+    if names:
+        ports.get().delete_gateways(names)
 
 
 def parsed_streaming(job: Job) -> streaming.ParsedStreaming:
