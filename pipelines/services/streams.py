@@ -29,7 +29,7 @@ from typing import Any
 from hkube_site.errors import InvalidData
 from pipelines import ports
 from pipelines.engine import dag, ids, streaming
-from pipelines.models import Job, now_ms
+from pipelines.models import Job
 
 log = logging.getLogger(__name__)
 
@@ -162,9 +162,8 @@ def start_stream_job(job: Job, graph: dag.Graph) -> None:
     the job stays active, with no task, until it is stopped or its TTL ends it."""
     flows = parsed_streaming(job)
     log.info(
-        "stream job %s active at %s: entry nodes %s, default flow %s",
+        "stream job %s active: entry nodes %s, default flow %s",
         job.job_id,
-        now_ms(),
         flows.entry_nodes(),
         flows.default_flow,
     )
