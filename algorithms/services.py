@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -268,6 +269,41 @@ def _store_new(descriptor: dict[str, Any]) -> Algorithm:
     return Algorithm.objects.create(
         name=descriptor["name"], descriptor=descriptor, version="", created=stamp, modified=stamp
     )
+
+
+def create_gateway(*, gateway_name: str, url: str, job_id: str, node_name: str, spec: dict[str, Any]) -> str:
+    """The algorithm a stream job's gateway node runs (`<name>-gateway`, kind gateway, HKube's
+    `hkube/algorithm-gateway` image), recording the job and node it feeds; its name."""
+    name = f"{gateway_name}-gateway"
+    if Algorithm.objects.filter(name=name).exists():
+        raise InvalidData(f"gateway {name} already exists")
+    descriptor: dict[str, Any] = {
+        "name": name,
+        "gatewayName": gateway_name,
+        "gatewayUrl": url,
+        "mem": spec.get("mem") or "512Mi",
+        "cpu": spec.get("cpu") if spec.get("cpu") is not None else 0.5,
+        "jobId": job_id,
+        "nodeName": node_name,
+        "kind": "gateway",
+        "stateType": "stateful",
+        "algorithmImage": "hkube/algorithm-gateway",
+        "algorithmEnv": {"GATEWAY_NAME": gateway_name},
+        "type": "Image",
+        "options": {"pending": False},
+        "maxWorkers": 1,
+    }
+    if spec.get("description") is not None:
+        descriptor["description"] = spec["description"]
+    _store_new(schema.validate_algorithm(descriptor, use_defaults=True))
+    return name
+
+
+def delete_gateways(names: Iterable[str]) -> None:
+    """The gateway algorithms of an ended stream job (other algorithms of these names stay)."""
+    for algorithm in Algorithm.objects.filter(name__in=list(names)):
+        if (algorithm.descriptor or {}).get("kind") == "gateway":
+            algorithm.delete()
 
 
 def insert_algorithm(payload: dict[str, Any], *, allow_overwrite: bool = False) -> ApplyResult:

@@ -60,7 +60,7 @@ from pipelines.services.stored import (
     store_pipeline,
     update_pipeline,
 )
-from pipelines.services.submit import enqueue_start, load_flow_input, submit_job
+from pipelines.services.submit import enqueue_start, exec_answer, load_flow_input, submit_job
 
 __all__ = [
     "DEFAULT_EXPERIMENT",
@@ -84,6 +84,7 @@ __all__ = [
     "delete_pipeline_version",
     "delete_readme",
     "enqueue_start",
+    "exec_answer",
     "expire_jobs",
     "get_experiment",
     "get_pipeline_version",
