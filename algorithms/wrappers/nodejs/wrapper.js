@@ -12,8 +12,20 @@
  * stop -> stop(data), wait for start to settle, stopped (the result is dropped); exit -> exit(data),
  * close, process exit. Code API (`api`): progress, and sub-pipelines as in HKube's Node.js wrapper,
  * startRawSubpipeline / startStoredSubpipeline (Promises), plus stopSubpipeline / runningSubpipelines.
+ *
+ * Streaming (`kind: "stream"`, HKube's v1 path over this socket): api.sendMessage(message, flowName)
+ * sends streamingOutMessage {message, flowName, sendMessageId}, where sendMessageId is the id of
+ * the streamingInMessage being handled (null outside a listener), as HKube's wrappers do.
+ * api.registerInputListener(fn) + api.startMessageListening(): each streamingInMessage {payload,
+ * origin, sendMessageId} calls every listener with {payload, origin, sendMessage} (HKube's Node.js
+ * listener shape), one message at a time in arrival order, then answers streamingInMessageDone
+ * {sendMessageId}; messages that arrive before startMessageListening wait for it. A stateless node
+ * (`stateType: "stateless"`): init once, then start({...task, streamInput: {message, origin}}, api)
+ * per message, its value sent on as a streamingOutMessage when the node has childs. A stop without
+ * forceStop sends `stopping` at once and every second until the messages received are handled.
  */
 
+const { AsyncLocalStorage } = require('async_hooks');
 const crypto = require('crypto');
 const net = require('net');
 const path = require('path');
@@ -23,6 +35,7 @@ const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const OP = { CONT: 0x0, TEXT: 0x1, BINARY: 0x2, CLOSE: 0x8, PING: 0x9, PONG: 0xa };
 const RECONNECT_INTERVAL_MS = 100;
 const RECONNECT_TIMEOUT_MS = 30000;
+const STOPPING_INTERVAL_MS = 1000;
 const BYTES_OVER_JSON = 'the algorithm returned binary data (Buffer/Uint8Array), which a JSON connection '
     + 'cannot carry; return text or plain values';
 
@@ -325,6 +338,12 @@ const notYet = (name) => async () => {
 
 const SUB_PIPELINE_REPLIES = new Set(['subPipelineDone', 'subPipelineError', 'subPipelineStopped']);
 
+// The sendMessageId of the streamingInMessage whose listeners run (HKube's wrappers keep it per
+// thread); api.sendMessage sends it, so the worker routes the message with the incoming one's flow.
+const inMessage = new AsyncLocalStorage();
+
+const isStatelessTask = (job) => Boolean(job && job.kind === 'stream' && job.stateType === 'stateless');
+
 class Runner {
     constructor(url, algorithm, loadError) {
         this.url = url;
@@ -353,7 +372,122 @@ class Runner {
                 command: 'stopSubPipeline', data: { subPipelineId: String(subPipelineId), reason },
             }),
             runningSubpipelines: () => [...this.calls.keys()],
+            sendMessage: (message, flowName) => this.sendMessage(message, flowName),
+            registerInputListener: (onMessage) => {
+                if (typeof onMessage !== 'function') {
+                    throw new TypeError('registerInputListener expects a function');
+                }
+                this.inputListeners.push(onMessage);
+            },
+            startMessageListening: () => {
+                this.listening = true;
+                this.pump();
+            },
+            isListeningToMessages: () => this.listening,
         };
+        // Streaming: streamingInMessage payloads not handled yet (in arrival order), the listeners
+        // of the running task, and the handling in progress (a Promise, null when idle).
+        this.inbox = [];
+        this.inputListeners = [];
+        this.listening = false;
+        this.handling = null;
+    }
+
+    // --- streaming ------------------------------------------------------------------------------
+
+    sendMessage(message, flowName, sendMessageId = inMessage.getStore()) {
+        const data = {
+            message: message === undefined ? null : message,
+            flowName: flowName === undefined || flowName === null ? null : String(flowName),
+            sendMessageId: sendMessageId === undefined ? null : sendMessageId,
+        };
+        this.sendText(JSON.stringify({ command: 'streamingOutMessage', data }, rejectBinary));
+    }
+
+    onStreamingIn(data) {
+        this.inbox.push(data || {});
+        this.pump();
+    }
+
+    // Hands the waiting messages to the listeners one at a time, while the task listens.
+    pump() {
+        if (this.handling || !this.listening || !this.inbox.length) {
+            return;
+        }
+        const data = this.inbox.shift();
+        this.handling = this.handleStreamingIn(data).finally(() => {
+            this.handling = null;
+            this.pump();
+        });
+    }
+
+    async handleStreamingIn(data) {
+        const { payload, origin } = data;
+        const sendMessageId = data.sendMessageId === undefined ? null : data.sendMessageId;
+        const listeners = this.inputListeners.slice();
+        if (!listeners.length) {
+            console.error('hkube wrapper: a streaming message arrived and no input listener is registered');
+        }
+        const sendMessage = (message, flowName) => this.sendMessage(message, flowName, sendMessageId);
+        for (const listener of listeners) {
+            try {
+                await inMessage.run(sendMessageId, () => listener({ payload, origin, sendMessage }));
+            } catch (err) {
+                console.error(`hkube wrapper: an input listener failed: ${errorText(err)}`);
+                console.error(err);
+            }
+        }
+        this.send({ command: 'streamingInMessageDone', data: { sendMessageId } });
+    }
+
+    // Resolves once the messages received so far are handled (at once when nobody listens).
+    async drain() {
+        while (this.handling) {
+            await this.handling;
+        }
+    }
+
+    // The task's end: no more listening; messages it did not take are dropped (never acknowledged,
+    // so the worker can deliver them again).
+    endStreaming() {
+        this.listening = false;
+        this.inputListeners = [];
+        if (this.inbox.length) {
+            console.error(`hkube wrapper: ${this.inbox.length} streaming message(s) not handled by the task `
+                + 'were dropped');
+            this.inbox = [];
+        }
+    }
+
+    // The stateless shape: start once per message, its value sent on to the childs.
+    async runStateless(task, args) {
+        const hasChilds = Array.isArray(args.childs) && args.childs.length > 0;
+        let failed = null;
+        const ended = new Promise((resolve) => {
+            task.endStateless = resolve;
+        });
+        this.inputListeners.push(async ({ payload, origin }) => {
+            try {
+                let result = this.algorithm.start({ ...args, streamInput: { message: payload, origin } }, this.api);
+                if (result && typeof result.then === 'function') {
+                    result = await result;
+                }
+                if (hasChilds) {
+                    this.api.sendMessage(result);
+                }
+            } catch (err) {
+                console.error(err);
+                failed = err;
+                this.listening = false;
+                setImmediate(() => task.endStateless());
+            }
+        });
+        this.api.startMessageListening();
+        await ended;
+        await this.drain();
+        if (failed) {
+            throw failed;
+        }
     }
 
     subPipeline(command, subPipeline, includeResult) {
@@ -455,6 +589,9 @@ class Runner {
             case 'exit':
                 this.onExit(message.data);
                 break;
+            case 'streamingInMessage':
+                this.onStreamingIn(message.data);
+                break;
             default:
                 if (SUB_PIPELINE_REPLIES.has(message && message.command)) {
                     this.onReply(message.command, message.data);
@@ -501,7 +638,7 @@ class Runner {
         if (job === null) {
             return; // no successful initialize before it
         }
-        const task = { stopped: false, done: null };
+        const task = { stopped: false, done: null, streaming: false, endStateless: null };
         this.current = task;
         this.stopping = false;
         task.done = this.runTask(task, job).finally(() => {
@@ -516,12 +653,18 @@ class Runner {
         if (args === null || task.stopped) {
             return; // async init failed (already reported) or stopped before starting
         }
+        task.streaming = args.kind === 'stream';
         this.sendText('{"command":"started","data":null}');
         let text;
         try {
-            let result = this.algorithm.start(args, this.api);
-            if (result && typeof result.then === 'function') {
-                result = await result;
+            let result;
+            if (isStatelessTask(args)) {
+                await this.runStateless(task, args); // until a stop (or a failing start)
+            } else {
+                result = this.algorithm.start(args, this.api);
+                if (result && typeof result.then === 'function') {
+                    result = await result;
+                }
             }
             try {
                 text = JSON.stringify({ command: 'done', data: result === undefined ? null : result }, rejectBinary);
@@ -535,7 +678,12 @@ class Runner {
             console.error(err);
             text = JSON.stringify({ command: 'errorMessage', error: { code: 'Failed', message: errorText(err) } });
         }
+        if (task.streaming) {
+            this.listening = false; // the message in hand, if any, is acknowledged before the end
+            await this.drain();
+        }
         if (!task.stopped) {
+            this.endStreaming();
             this.sendText(text);
         }
     }
@@ -544,6 +692,21 @@ class Runner {
         const task = this.current;
         if (task) {
             task.stopped = true; // its result, if any, is dropped
+            if (task.streaming && !(data && data.forceStop)) {
+                // HKube's graceful stop: `stopping` every second while the messages drain.
+                this.sendText('{"command":"stopping","data":null}');
+                const beat = setInterval(() => this.sendText('{"command":"stopping","data":null}'),
+                    STOPPING_INTERVAL_MS);
+                try {
+                    await this.drain();
+                } finally {
+                    clearInterval(beat);
+                }
+            }
+            this.listening = false;
+            if (task.endStateless) {
+                task.endStateless();
+            }
         }
         if (this.algorithm && this.algorithm.stop) {
             try {
@@ -556,6 +719,7 @@ class Runner {
         if (task) {
             await task.done;
         }
+        this.endStreaming();
         this.sendText('{"command":"stopped","data":null}');
     }
 

@@ -1,5 +1,6 @@
 package hkube.api;
 
+import hkube.communication.streaming.IStreamingManagerMsgListener;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Future;
@@ -12,6 +13,11 @@ import java.util.concurrent.Future;
  * failed: returned, not thrown) or {@code reason} (the child was stopped); null when the task
  * itself was stopped meanwhile. Sub-algorithms are not supported yet: {@code startAlgorithm*}
  * throw {@link UnsupportedOperationException}.
+ *
+ * <p>Streaming ({@code kind: stream}), as in HKube's Java wrapper: {@code sendMessage} sends a
+ * message on to the node's children (through the named flow, or the default one; from a listener,
+ * along the incoming message's flow); {@code registerInputListener} + {@code startMessageListening}
+ * receive the messages that reach a stateful node, one at a time.
  */
 @SuppressWarnings("rawtypes")
 public interface IHKubeAPI {
@@ -31,4 +37,17 @@ public interface IHKubeAPI {
             String name, INode[] nodes, Map flowInput, Map options, Map webhooks);
 
     Object startRawSubPipeLine(String name, INode[] nodes, Map flowInput, Map options, Map webhooks);
+
+    void registerInputListener(IStreamingManagerMsgListener onMessage);
+
+    void startMessageListening();
+
+    void sendMessage(Object msg, String flowName);
+
+    void sendMessage(Object msg);
+
+    /** Stops handing messages to the listeners (the one in hand finishes) and forgets them. */
+    void stopStreaming(boolean force);
+
+    boolean isListeningToMessages();
 }

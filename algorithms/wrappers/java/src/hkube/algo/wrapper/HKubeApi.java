@@ -2,6 +2,7 @@ package hkube.algo.wrapper;
 
 import hkube.api.IHKubeAPI;
 import hkube.api.INode;
+import hkube.communication.streaming.IStreamingManagerMsgListener;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -25,16 +26,19 @@ import java.util.function.Consumer;
  * reason}}. As in HKube's Java wrapper the value of a call is that whole reply (a Map): an error is
  * returned, not thrown. A stop of the task releases the calls still waiting (their value is null),
  * so {@code Start} can return. Sub-algorithms ({@code startAlgorithm}) are not supported yet.
+ * Streaming calls go to {@link Streaming}.
  */
 @SuppressWarnings({"rawtypes", "unchecked"})
 final class HKubeApi implements IHKubeAPI {
     private final Consumer<Map<String, Object>> send;
     private final Map<String, CompletableFuture<Object>> calls = new ConcurrentHashMap<>();
     private final AtomicInteger lastId = new AtomicInteger();
+    private final Streaming streaming;
     private volatile boolean stopping;
 
-    HKubeApi(Consumer<Map<String, Object>> send) {
+    HKubeApi(Consumer<Map<String, Object>> send, Streaming streaming) {
         this.send = send;
+        this.streaming = streaming;
     }
 
     // --- called by the Runner --------------------------------------------------------------------
@@ -162,5 +166,37 @@ final class HKubeApi implements IHKubeAPI {
     @Override
     public Object startAlgorithm(String name, List input, boolean resultAsRaw) {
         throw notYet("startAlgorithm");
+    }
+
+    // --- streaming -------------------------------------------------------------------------------
+
+    @Override
+    public void registerInputListener(IStreamingManagerMsgListener onMessage) {
+        streaming.register(onMessage);
+    }
+
+    @Override
+    public void startMessageListening() {
+        streaming.startListening();
+    }
+
+    @Override
+    public void sendMessage(Object msg, String flowName) {
+        streaming.sendMessage(msg, flowName);
+    }
+
+    @Override
+    public void sendMessage(Object msg) {
+        streaming.sendMessage(msg, null);
+    }
+
+    @Override
+    public void stopStreaming(boolean force) {
+        streaming.end();
+    }
+
+    @Override
+    public boolean isListeningToMessages() {
+        return streaming.isListening();
     }
 }

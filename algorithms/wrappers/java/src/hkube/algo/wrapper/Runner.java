@@ -5,11 +5,14 @@ import java.net.http.HttpClient;
 import java.net.http.WebSocket;
 import java.time.Duration;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -20,17 +23,30 @@ import java.util.concurrent.TimeUnit;
  * the algorithm works. {@code Start} runs on a thread of its own per task, so a {@code stop}
  * can reach the algorithm; {@code stop} is handled on its own thread too, because it waits for
  * {@code Start} to return. Sends are serialized: the JDK WebSocket allows one send at a time.
+ *
+ * <p>Streaming ({@code kind: stream}): {@code streamingInMessage} goes to {@link Streaming}, whose
+ * thread calls the input listeners. A stateless node ({@code stateType: stateless}) is HKube's
+ * Java stateless shape: {@code initialize} only keeps the task; each message then calls
+ * {@code Init(args)} and {@code Start(args, api)} with {@code args.streamInput = {message,
+ * origin}}, and the value goes on as a {@code streamingOutMessage} when the node has childs; a
+ * throw fails the task. A stop without {@code forceStop} sends {@code stopping} at once and every
+ * second until the messages received are handled, then ends the task as before.
  */
 final class Runner {
     private static final long RECONNECT_INTERVAL_MS = 100;
     private static final long RECONNECT_TIMEOUT_MS = 30_000;
+    private static final long STOPPING_INTERVAL_MS = 1000;
+    private static final String STOPPING = "{\"command\":\"stopping\",\"data\":null}";
 
     private final URI uri;
     private final IAlgorithm algorithm;
     private final String loadError;
     private final HttpClient client;
     private final ExecutorService dispatcher;
-    private final HKubeApi api = new HKubeApi(message -> sendText(Json.stringify(message)));
+    private final Streaming streaming = new Streaming(message -> sendText(Json.stringify(message)));
+    private final HKubeApi api = new HKubeApi(message -> sendText(Json.stringify(message)), streaming);
+    private final ScheduledExecutorService beats =
+            Executors.newSingleThreadScheduledExecutor(r -> daemon(r, "hkube-stopping"));
     private final Object sendLock = new Object();
     private final CountDownLatch closed = new CountDownLatch(1);
 
@@ -43,6 +59,18 @@ final class Runner {
     private static final class Task {
         volatile boolean stopped;
         Thread thread;
+        boolean streaming;
+        /** A stateless task waits on it: counted down by a stop or by a failing Start. */
+        final CountDownLatch ended = new CountDownLatch(1);
+        volatile Throwable failure;
+    }
+
+    private static boolean isStream(Map<String, Object> args) {
+        return "stream".equals(args.get("kind"));
+    }
+
+    private static boolean isStateless(Map<String, Object> args) {
+        return isStream(args) && "stateless".equals(args.get("stateType"));
     }
 
     Runner(URI uri, IAlgorithm algorithm, String loadError) {
@@ -205,9 +233,11 @@ final class Runner {
         } else if ("start".equals(command)) {
             onStart();
         } else if ("stop".equals(command)) {
-            daemon(() -> onStop(), "hkube-stop").start();
+            daemon(() -> onStop(data), "hkube-stop").start();
         } else if ("exit".equals(command)) {
             onExit(data);
+        } else if ("streamingInMessage".equals(command)) {
+            streaming.received(data);
         } else if ("subPipelineDone".equals(command) || "subPipelineError".equals(command)
                 || "subPipelineStopped".equals(command)) {
             api.onReply(data);
@@ -224,7 +254,9 @@ final class Runner {
         }
         Map<String, Object> args = data instanceof Map ? (Map<String, Object>) data : new LinkedHashMap<>();
         try {
-            algorithm.Init(args);
+            if (!isStateless(args)) {
+                algorithm.Init(args); // a stateless node's Init runs per message
+            }
         } catch (Throwable exc) {
             exc.printStackTrace();
             sendError(AlgorithmLoader.describe(exc));
@@ -241,6 +273,7 @@ final class Runner {
             return; // no successful initialize before it
         }
         Task task = new Task();
+        task.streaming = isStream(args);
         task.thread = new Thread(() -> runTask(task, args), "hkube-algorithm");
         current = task;
         api.taskStarted();
@@ -252,7 +285,7 @@ final class Runner {
             sendText("{\"command\":\"started\",\"data\":null}");
             String text;
             try {
-                Object result = algorithm.Start(args, api);
+                Object result = isStateless(args) ? runStateless(task, args) : algorithm.Start(args, api);
                 Map<String, Object> frame = new LinkedHashMap<>();
                 frame.put("command", "done");
                 frame.put("data", result);
@@ -267,7 +300,17 @@ final class Runner {
                 }
                 text = errorFrame(AlgorithmLoader.describe(exc));
             }
+            if (task.streaming) {
+                // The message in hand, if any, is acknowledged before the task's end.
+                streaming.stopListening();
+                try {
+                    streaming.drain();
+                } catch (InterruptedException exc) {
+                    Thread.currentThread().interrupt();
+                }
+            }
             if (!task.stopped) {
+                streaming.end();
                 sendText(text); // after a stop the result is dropped
             }
         } finally {
@@ -277,10 +320,65 @@ final class Runner {
         }
     }
 
-    private void onStop() {
+    /** The stateless shape: Init and Start per message until a stop; null (a stop drops it). */
+    @SuppressWarnings("unchecked")
+    private Object runStateless(Task task, Map<String, Object> options) throws Throwable {
+        Object childs = options.get("childs");
+        boolean hasChilds = childs instanceof List && !((List<Object>) childs).isEmpty();
+        api.registerInputListener((message, origin) -> {
+            Map<String, Object> args = new LinkedHashMap<>(options);
+            Map<String, Object> streamInput = new LinkedHashMap<>();
+            streamInput.put("message", message);
+            streamInput.put("origin", origin);
+            args.put("streamInput", streamInput);
+            try {
+                algorithm.Init(args);
+                Object result = algorithm.Start(args, api);
+                if (hasChilds) {
+                    api.sendMessage(result);
+                }
+            } catch (Throwable exc) {
+                exc.printStackTrace();
+                task.failure = exc;
+                streaming.stopListening();
+                task.ended.countDown();
+            }
+        });
+        api.startMessageListening();
+        task.ended.await();
+        streaming.drain();
+        if (task.failure != null) {
+            throw task.failure;
+        }
+        return null;
+    }
+
+    @SuppressWarnings("unchecked")
+    private void onStop(Object data) {
+        boolean force = data instanceof Map && Boolean.TRUE.equals(((Map<String, Object>) data).get("forceStop"));
         Task task = current;
         if (task != null) {
             task.stopped = true;
+            if (task.streaming && !force) {
+                // HKube's graceful stop: `stopping` every second while the messages drain.
+                sendText(STOPPING);
+                ScheduledFuture<?> beat = beats.scheduleAtFixedRate(() -> sendText(STOPPING),
+                        STOPPING_INTERVAL_MS, STOPPING_INTERVAL_MS, TimeUnit.MILLISECONDS);
+                try {
+                    streaming.drain();
+                } catch (InterruptedException exc) {
+                    Thread.currentThread().interrupt();
+                } finally {
+                    beat.cancel(false);
+                    try {
+                        beats.submit(() -> { }).get(); // a beat being sent goes out before what follows
+                    } catch (Exception exc) {
+                        // the executor is ours and never shut down
+                    }
+                }
+            }
+            streaming.stopListening();
+            task.ended.countDown();
         }
         if (algorithm != null) {
             try {
@@ -303,6 +401,7 @@ final class Runner {
                 Thread.currentThread().interrupt();
             }
         }
+        streaming.end();
         sendText("{\"command\":\"stopped\",\"data\":null}");
     }
 
