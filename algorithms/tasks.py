@@ -24,7 +24,6 @@ from algorithms.worker import execute_chunk
 from hkube_site import queues
 from hkube_site import redis_client as rc
 from hkube_site.task_retry import DATABASE_RETRY
-from pipelines import services
 from pipelines.taskspec import RUN_ITEMS, TaskSpec
 
 if TYPE_CHECKING:
@@ -68,12 +67,14 @@ def run_items(self: Any, spec: TaskSpec, indices: list[int]) -> dict[str, int]:
     # kombu keeps the delivery tag in the message properties; with it, the executor can
     # put this very message back if the worker dies (scheduling.act.recover_lost_chunk).
     tag = (getattr(self.request, "properties", None) or {}).get("delivery_tag")
-    summary = execute_chunk(
-        runner(), spec, indices, redelivered=bool(delivery.get("redelivered")), delivery_tag=tag
+    return execute_chunk(
+        runner(),
+        spec,
+        indices,
+        redelivered=bool(delivery.get("redelivered")),
+        delivery_tag=tag,
+        finish=bool(spec.get("inlineFinish")),
     )
-    if spec.get("inlineFinish"):
-        services.node_finished(spec["jobId"], spec["nodeName"])
-    return summary
 
 
 @shared_task(name="algorithms.tasks.reconcile_workers", ignore_result=True)

@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
+from django.db import transaction
+
 from hkube_site import redis_client as rc
 from pipelines import services
 from pipelines.services import recording
@@ -32,6 +34,7 @@ def execute_chunk(
     *,
     redelivered: bool,
     delivery_tag: str | None = None,
+    finish: bool = False,
 ) -> dict[str, int]:
     """Run one chunk and record its items. Only a redelivered message looks up the items
     that already ended (the common path pays no database read before running).
@@ -39,7 +42,10 @@ def execute_chunk(
     While it runs, the chunk is registered as this worker's in-flight work: if the worker
     dies, the executor puts the same message back (see scheduling.act.recover_lost_chunk).
     A node with streaming children (`*@`) records and reports its items one by one, so
-    each child item starts as soon as its parent item is stored."""
+    each child item starts as soon as its parent item is stored.
+
+    `finish`: this chunk is the whole node (`inlineFinish`): its rows are written and the
+    node finished (the next nodes dispatched, or the job completed) in one transaction."""
     job_id, node = spec["jobId"], spec["nodeName"]
     key = rc.chunk_key(job_id, node, indices[0] if indices else 0)
     done = recording.ended_items(spec, indices) if redelivered else set()
@@ -74,8 +80,14 @@ def execute_chunk(
                 recording.record_chunk(spec, part)
                 _report_items(spec, part)
             records += part
-        if not streaming:
+        if finish and not streaming:
+            with transaction.atomic():
+                recording.record_chunk(spec, records)
+                services.node_finished(job_id, node)
+        elif not streaming:
             recording.record_chunk(spec, records)
+        elif finish:
+            services.node_finished(job_id, node)
         # Recorded: the in-flight note goes (a worker dying before this gets the message back).
         rc.end_chunk(job_id, node, pending, runner.worker_id if delivery_tag else "")
         ended = True

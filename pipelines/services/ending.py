@@ -27,7 +27,7 @@ from pipelines.models import (
 )
 from pipelines.services import holding, streams
 from pipelines.services.common import audit_user, cluster
-from pipelines.services.status import _freeze_status
+from pipelines.services.status import _freeze_status, status_data
 from storage import paths
 
 
@@ -83,14 +83,15 @@ def _finish_job(job: Job, graph: dag.Graph) -> None:
     result_path = paths.job_result(cluster(), job.job_id)
     get_storage().put(result_path, data)
     stamp = now_ms()
+    job.status = JobStatus.COMPLETED  # the frozen status reads no live counters
     changed = Job.objects.filter(job_id=job.job_id, status=JobStatus.ACTIVE).update(
         status=JobStatus.COMPLETED,
         end_time=stamp,
         status_timestamp=stamp,
         result=_result(job, JobStatus.COMPLETED, stamp, data={"storageInfo": {"path": result_path}}),
+        status_data=status_data(job),  # frozen in the same statement
     )
     if changed:
-        _freeze_status(job.job_id)
         job_id = job.job_id
         transaction.on_commit(lambda: rc.clear_active(job_id))
         events.status_changed(job, JobStatus.COMPLETED)
