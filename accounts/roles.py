@@ -67,6 +67,8 @@ WRITE_RULES: tuple[Rule, ...] = (
     _rule("POST", r"store/algorithms/apply", Role.ADMIN),
     _rule("POST PUT", r"store/algorithms", Role.ADMIN),
     _rule("DELETE", rf"store/algorithms/{_NAME}", Role.ADMIN),
+    # Dev mode's code sync: new code for an algorithm, as an apply is.
+    _rule("POST", rf"sync/{_NAME}", Role.ADMIN),
     _rule("POST", r"versions/algorithms/apply", Role.ADMIN),
     _rule("DELETE", rf"versions/algorithms/{_NAME}/{_NAME}", Role.ADMIN),
     _rule("POST", r"builds/(stop|rerun)", Role.ADMIN),

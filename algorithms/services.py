@@ -11,7 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from algorithms import schema
+from algorithms import dev_sources, schema
 from algorithms.models import Algorithm, AlgorithmVersion
 from builds import services as builds
 from builds.models import Build
@@ -333,6 +333,7 @@ def delete_algorithm(name: str, *, force: bool = False, keep_old_versions: bool 
         algorithm.delete()
     if not keep_old_versions:
         shutil.rmtree(Path(settings.HKUBE_ALGORITHMS_DIR) / name, ignore_errors=True)
+    dev_sources.remove(name)
     related = f"{builds} builds, {versions} versions"
     if readmes:
         related += f", {readmes} readme"

@@ -19,7 +19,7 @@ from drf_spectacular.views import (
 from accounts.login_views import Login
 from algorithms.api import cluster_views as cluster
 from algorithms.api import gateway_views as gateways
-from algorithms.api import gc_views, webhook_views
+from algorithms.api import gc_views, sync_views, webhook_views
 from algorithms.api import version_views as alg_versions
 from algorithms.api import views as alg
 from builds.api import views as bld
@@ -158,6 +158,7 @@ api_v1: list[URLPattern | URLResolver] = [
     route(r"boards/optunas", boards_views.OptunaBoards),
     route(rf"boards/optunas/{BOARD}", boards_views.OptunaBoard),
     route(r"auth/login", Login),
+    route(rf"sync/{NAME}", sync_views.DevSources),
     route(rf"kubernetes/algorithms/pods/{NAME}", cluster.StopAlgorithmPods),
     route(rf"kubernetes/algorithms/jobs/{NAME}", cluster.StopAlgorithmJobs),
     route(r"jaeger", jaeger_views.JaegerTrace),
