@@ -15,6 +15,7 @@ from django.test import Client
 from accounts.roles import Role, required_role
 from algorithms import dev_sources
 from algorithms.models import Algorithm
+from pipelines.models import Job
 
 
 def archive(files: dict[str, str]) -> bytes:
@@ -86,3 +87,13 @@ def test_synced_code_goes_with_its_algorithm(client: Client, dev_alg: str) -> No
 def test_syncing_code_needs_an_admin() -> None:
     assert required_role("POST", "/api/v1/sync/dev-alg") == Role.ADMIN
     assert required_role("GET", "/api/v1/sync/dev-alg") == Role.VIEWER
+
+
+def test_a_job_of_a_dev_mode_algorithm_has_the_dev_mode_type(client: Client, dev_alg: str) -> None:
+    Algorithm.objects.create(name="plain-alg", descriptor={"name": "plain-alg", "algorithmImage": "x"})
+    for algorithm, types in (("dev-alg", ["raw", "dev-mode"]), ("plain-alg", ["raw"])):
+        pipeline = {"name": "p", "nodes": [{"nodeName": "a", "algorithmName": algorithm, "input": []}]}
+        response = client.post("/api/v1/exec/raw", pipeline, content_type="application/json")
+        assert response.status_code == 200, response.content
+        job = Job.objects.get(job_id=response.json()["jobId"])
+        assert job.types == types and job.pipeline["types"] == types
