@@ -1,4 +1,5 @@
-"""Graph previews of a pipeline that has not run (`store/pipelines/graph`), for the dashboard.
+"""Graph previews of a pipeline that has not run (`store/pipelines/graph`,
+`exec/getGraphByStreamingFlow`), for the dashboard.
 
 The descriptor gets the store-time checks (schema with defaults, then the DAG); the answer
 is `{nodes, edges}` in the shapes of `graph/raw`, without run state. `keyFlow` and
@@ -29,6 +30,12 @@ REQUEST_SCHEMA: dict[str, Any] = {
 def preview_request(body: object) -> dict[str, Any]:
     checked: dict[str, Any] = validate(REQUEST_SCHEMA, body, use_defaults=False)
     return graph_preview(checked["pipeline"])
+
+
+def streaming_flow_request(body: object) -> dict[str, Any]:
+    """`exec/getGraphByStreamingFlow`: the same preview with HKube's bare `{from, to}` edges."""
+    preview = preview_request(body)
+    return {**preview, "edges": [{"from": e["from"], "to": e["to"]} for e in preview["edges"]]}
 
 
 def stored_graph_preview(name: str) -> dict[str, Any]:

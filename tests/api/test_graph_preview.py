@@ -1,5 +1,5 @@
-"""Graph previews of pipelines that have not run: `POST store/pipelines/graph` and
-`GET store/pipelines/graph/{name}`."""
+"""Graph previews of pipelines that have not run: `POST store/pipelines/graph`,
+`GET store/pipelines/graph/{name}` and `POST exec/getGraphByStreamingFlow`."""
 
 from __future__ import annotations
 
@@ -73,3 +73,13 @@ def test_a_bad_descriptor_is_a_400(api: Api, body: dict[str, Any], message: str)
     status, text = api.error("post", "store/pipelines/graph", body)
     assert status == 400
     assert message in text
+
+
+def test_the_streaming_flow_graph_has_bare_edges(api: Api) -> None:
+    status, body = api.post("exec/getGraphByStreamingFlow", {"pipeline": PIPELINE, "isBuildAllFlows": True})
+    assert status == 200 and body["nodes"] == EXPECTED["nodes"]
+    assert body["edges"] == [{"from": "a", "to": "b"}, {"from": "a", "to": "c"}, {"from": "b", "to": "c"}]
+    assert api.error("post", "exec/getGraphByStreamingFlow", {}) == (
+        400,
+        "data should have required property 'pipeline'",
+    )
