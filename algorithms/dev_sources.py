@@ -117,6 +117,15 @@ def _stamp(revision: str) -> int:
     return int(revision.split("-")[0]) // 1_000_000
 
 
+def with_built_modules(variables: dict[str, str], built_code: Path) -> dict[str, str]:
+    """A synced Node.js folder rarely holds `node_modules` (`.hkubeignore` leaves it out): the
+    modules it lacks come from the version's build, after its own."""
+    if "NODE_PATH" not in variables:
+        return variables
+    built = str(built_code.resolve() / "node_modules")
+    return {**variables, "NODE_PATH": os.pathsep.join([variables["NODE_PATH"], built])}
+
+
 def remove(name: str) -> None:
     """With its algorithm: its synced code goes too."""
     shutil.rmtree(_root(name), ignore_errors=True)

@@ -22,6 +22,7 @@ from algorithms.runtime.events import task_events
 from algorithms.runtime.session import AlgorithmSession, TaskOutcome
 from builds import languages
 from builds.languages.base import StorageSite, Version
+from builds.languages.hkube_wrapper import HKUBE_WRAPPER
 from builds.languages.launch_env import runtime_env
 from hkube_site import tracing
 from pipelines import taskspec
@@ -349,6 +350,10 @@ def _spawn(algorithm_name: str, version: str, worker_id: str) -> tuple[Algorithm
         )
     )
     command, variables, cwd = launch.command, launch.env, launch.cwd or code_dir
+    if revision:
+        variables = dev_sources.with_built_modules(variables, Path(found.code_path))
+        if launcher is HKUBE_WRAPPER:
+            log.warning("dev mode: %s runs HKube's python wrapper on its built code", algorithm_name)
     env = {
         # Uploaded code never sees the worker's secrets: an allow-list of its environment.
         **runtime_env(extra=settings.HKUBE_ALGORITHM_ENV_ALLOW),
