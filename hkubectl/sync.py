@@ -98,6 +98,11 @@ def create(
     build_id = response.get("buildId")
     if build_id and not no_wait:
         follow_build(state, algorithm_name, str(build_id), response, set_current=False)
+    if not build_id or not no_wait:
+        # Re-applying an existing algorithm makes a version that is not current yet (HKube's rule).
+        current = state.client.get(f"{STORE_PATH}/{segment(algorithm_name)}")
+        if not (isinstance(current, dict) and (current.get("options") or {}).get("devMode")):
+            output.warn(f"dev mode is not on yet: run `hkubectl sync start -a {algorithm_name}`")
     if state.as_json:
         output.emit(response, as_json=True)
 
