@@ -45,10 +45,10 @@ ADMIN_SITE = "/admin/"
 class Rule:
     methods: frozenset[str]
     pattern: re.Pattern[str]
-    role: Role
+    role: Role | None  # None: anyone, with or without credentials
 
 
-def _rule(methods: str, pattern: str, role: Role) -> Rule:
+def _rule(methods: str, pattern: str, role: Role | None) -> Rule:
     return Rule(frozenset(methods.split()), re.compile(rf"^(?:{pattern})/?$"), role)
 
 
@@ -68,6 +68,8 @@ WRITE_RULES: tuple[Rule, ...] = (
     _rule("POST", r"store/algorithms/apply", Role.ADMIN),
     _rule("POST PUT", r"store/algorithms", Role.ADMIN),
     _rule("DELETE", rf"store/algorithms/{_NAME}", Role.ADMIN),
+    # Dev mode's code sync: new code for an algorithm, as an apply is.
+    _rule("POST", rf"sync/{_NAME}", Role.ADMIN),
     _rule("POST", r"versions/algorithms/apply", Role.ADMIN),
     _rule("DELETE", rf"versions/algorithms/{_NAME}/{_NAME}", Role.ADMIN),
     _rule("POST", r"builds/(stop|rerun)", Role.ADMIN),
@@ -84,6 +86,12 @@ WRITE_RULES: tuple[Rule, ...] = (
     _rule("DELETE", rf"kubernetes/algorithms/(pods|jobs)/{_NAME}", Role.ADMIN),
     _rule("POST", rf"gc/dryrun(/{_NAME})?", Role.VIEWER),
     _rule("POST", rf"gc/clean(/{_NAME})?", Role.ADMIN),
+    # HKube's boards: starting any and deleting an Optuna one need a viewer there (refused here).
+    _rule("POST", r"boards/(tensors|optunas)", Role.VIEWER),
+    _rule("DELETE", rf"boards/optunas/{_NAME}", Role.VIEWER),
+    _rule("DELETE", rf"boards/tensors/{_NAME}", Role.ADMIN),
+    # A password login is how one gets credentials: it needs none (it says how to get them).
+    _rule("POST", r"auth/login", None),
 )
 # The git push webhooks that may come signed instead of with a token (the view checks the
 # signature): GitHub's HMAC header, GitLab's token header.

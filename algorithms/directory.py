@@ -29,6 +29,13 @@ class Directory:
             for a in Algorithm.objects.filter(name__in=list(names))
         }
 
+    def in_dev_mode(self, names: Iterable[str]) -> set[str]:
+        return {
+            a.name
+            for a in Algorithm.objects.filter(name__in=list(names))
+            if (a.descriptor.get("options") or {}).get("devMode")
+        }
+
     def route(self, spec: TaskSpec) -> tuple[str, str]:
         return debug.route(spec)
 

@@ -86,3 +86,23 @@ def filter_algorithms(params: Any) -> dict[str, Any]:
         "cursor": page[-1]["name"] if page and more else None,
         "timeTook": round(time.perf_counter() - started, 3),
     }
+
+
+GATEWAY_KIND = "gateway"
+GATEWAY_SUFFIX = "-gateway"
+
+
+def gateways() -> list[Algorithm]:
+    """`gateway`: the algorithms a streaming pipeline's gateway nodes make (kind `gateway`)."""
+    return list(Algorithm.objects.filter(descriptor__kind=GATEWAY_KIND).order_by("created", "name"))
+
+
+def gateway(name: str) -> Algorithm | None:
+    """`gateway/{name}`: by the gateway's name (its algorithm is `<name>-gateway`) or by the
+    algorithm's own name."""
+    names = [name] if name.endswith(GATEWAY_SUFFIX) else [f"{name}{GATEWAY_SUFFIX}", name]
+    for candidate in names:
+        found = Algorithm.objects.filter(name=candidate, descriptor__kind=GATEWAY_KIND).first()
+        if found is not None:
+            return found
+    return None

@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from algorithms import schema
+from algorithms import dev_sources, schema
 from algorithms.models import Algorithm, AlgorithmVersion
 from builds import services as builds
 from builds.models import Build
@@ -23,6 +23,7 @@ from pipelines.engine import ids
 from pipelines.models import RUNNING_JOB_STATUSES, JobNode, now_ms
 
 BUILD_TRIGGERS = ("checksum", "env", "baseImage", "dependencyInstallCmd", "entryPoint", "wrapper")
+GIT_BUILD_TRIGGERS = ("env", "baseImage", "dependencyInstallCmd", "entryPoint", "wrapper")
 
 MSG_BUILD_FORCE = (1020, "a build was triggered due to force flag. {follow}")
 MSG_BUILD_FIRST = (1021, "a build was triggered due to first algorithm update. {follow}")
@@ -224,6 +225,8 @@ def apply_algorithm(
             build_reason = MSG_BUILD_FIRST
         elif triggers:
             build_reason = MSG_BUILD_CHANGE
+    if new_type == "Git" and upload is None:
+        build_reason, triggers = _git_build_reason(old, merged, existing is None, options)
     if not (merged.get("algorithmImage") or merged.get("fileInfo") or merged.get("gitRepository")):
         raise InvalidData("cannot apply algorithm due to missing image url or build data")
 
@@ -231,11 +234,16 @@ def apply_algorithm(
     # the transaction then fails, the stored archive is an orphan no build names.
     package = builds.store_package(name, upload.path) if build_reason and upload is not None else None
     with transaction.atomic():
-        if package is not None and build_reason is not None:
+        if build_reason is not None and (package is not None or new_type == "Git"):
             if existing is None:
                 merged["options"] = {**(merged.get("options") or {}), "pending": True}
-            build = builds.create_build(package, merged)
-            merged["fileInfo"]["path"] = build.file_path
+            if package is not None:
+                build = builds.create_build(package, merged)
+                merged["fileInfo"]["path"] = build.file_path
+            else:
+                # No image to keep: the build makes the version that runs the cloned code.
+                merged.pop("algorithmImage", None)
+                build = builds.create_git_build(merged)
             result.build_id = build.build_id
             result.add(build_reason, triggers=",".join(triggers))
             if existing is None:
@@ -258,6 +266,24 @@ def apply_algorithm(
     algorithm = Algorithm.objects.filter(name=name).first()
     result.algorithm = algorithm.as_api() if algorithm else merged
     return result
+
+
+def _git_build_reason(
+    old: dict[str, Any], merged: dict[str, Any], new: bool, options: dict[str, Any]
+) -> tuple[tuple[int, str] | None, list[str]]:
+    """HKube's build decision for a git algorithm: forced, its first apply as git, or a change
+    in the commit, env, base image, install command or the repository itself."""
+    old_repo, repo = old.get("gitRepository") or {}, merged.get("gitRepository") or {}
+    triggers = [t for t in GIT_BUILD_TRIGGERS if merged.get(t) != old.get(t)]
+    if (repo.get("commit") or {}).get("id") != (old_repo.get("commit") or {}).get("id"):
+        triggers.insert(0, "commit")
+    if any(repo.get(k) != old_repo.get(k) for k in ("url", "branchName", "tag")):
+        triggers.append("gitRepository")
+    if options.get("forceBuild"):
+        return MSG_BUILD_FORCE, triggers
+    if new or not old_repo:
+        return MSG_BUILD_FIRST, triggers
+    return (MSG_BUILD_CHANGE if triggers else None), triggers
 
 
 def _settings(descriptor: dict[str, Any]) -> dict[str, Any]:
@@ -343,6 +369,7 @@ def delete_algorithm(name: str, *, force: bool = False, keep_old_versions: bool 
         algorithm.delete()
     if not keep_old_versions:
         shutil.rmtree(Path(settings.HKUBE_ALGORITHMS_DIR) / name, ignore_errors=True)
+    dev_sources.remove(name)
     related = f"{builds} builds, {versions} versions"
     if readmes:
         related += f", {readmes} readme"

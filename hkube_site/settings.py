@@ -245,6 +245,9 @@ HKUBE_S3 = {
 # Results at or above this size are returned as a reference (`info.isBigData`).
 HKUBE_RESULTS_THRESHOLD = env_int("STORAGE_RESULTS_THRESHOLD", 100 * 1024)
 HKUBE_ALGORITHMS_DIR = Path(env_str("HKUBE_ALGORITHMS_DIR", str(HKUBE_HOME / "algorithms"))).resolve()
+# Dev mode (`options.devMode`): the code folders `hkubectl sync` uploads, one per algorithm
+# (HKube's dev-sources volume); workers of a dev-mode algorithm run the latest one.
+HKUBE_DEV_SOURCES_DIR = Path(env_str("HKUBE_DEV_SOURCES_DIR", str(HKUBE_HOME / "dev-sources"))).resolve()
 HKUBE_MAX_UPLOAD_BYTES = env_int("HKUBE_MAX_UPLOAD_BYTES", 500 * 1024 * 1024)
 HKUBE_MAX_UNPACKED_BYTES = env_int("HKUBE_MAX_UNPACKED_BYTES", 2 * 1024 * 1024 * 1024)
 # Git algorithms: the build's `git clone --depth 1` is killed past this many seconds.

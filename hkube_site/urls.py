@@ -16,8 +16,10 @@ from drf_spectacular.views import (
     SpectacularSwaggerView,
 )
 
+from accounts.login_views import Login
 from algorithms.api import cluster_views as cluster
-from algorithms.api import gc_views, webhook_views
+from algorithms.api import gateway_views as gateways
+from algorithms.api import gc_views, sync_views, webhook_views
 from algorithms.api import version_views as alg_versions
 from algorithms.api import views as alg
 from builds.api import views as bld
@@ -25,8 +27,8 @@ from graphql_api.views import graphql_view
 from hkube_site import api as info
 from hkube_site import metrics
 from hkube_site.dashboard import dashboard_view
-from pipelines.api import control_views as ctl
 from pipelines.api import (
+    boards_views,
     experiments_views,
     graph_views,
     jaeger_views,
@@ -37,6 +39,7 @@ from pipelines.api import (
     storage_views,
     versions_views,
 )
+from pipelines.api import control_views as ctl
 from pipelines.api import hooks_views as hk
 from pipelines.api import views as exe
 from pipelines.api.missing_id import missing
@@ -44,6 +47,7 @@ from pipelines.api.missing_id import missing
 NAME = r"(?P<name>[^/]+)"
 JOB = r"(?P<job_id>[^/]+)"
 FILE_NAME = r"(?P<file_name>[^/]+)"
+BOARD = r"(?P<board_id>[^/]+)"
 
 
 NO_JOB_ID = [
@@ -146,6 +150,16 @@ api_v1: list[URLPattern | URLResolver] = [
     route(r"status/version", info.SystemVersion),
     route(r"resources/unscheduledalgorithms", cluster.UnscheduledAlgorithms),
     route(rf"resources/unscheduledalgorithms/{NAME}", cluster.UnscheduledAlgorithm),
+    route(r"resources/ignoredunscheduledalgorithms", cluster.IgnoredUnscheduledAlgorithms),
+    route(rf"resources/ignoredunscheduledalgorithms/{NAME}", cluster.IgnoredUnscheduledAlgorithm),
+    route(r"gateway", gateways.Gateways),
+    route(rf"gateway/{NAME}", gateways.Gateway),
+    route(r"boards/tensors", boards_views.TensorBoards),
+    route(rf"boards/tensors/{BOARD}", boards_views.TensorBoard),
+    route(r"boards/optunas", boards_views.OptunaBoards),
+    route(rf"boards/optunas/{BOARD}", boards_views.OptunaBoard),
+    route(r"auth/login", Login),
+    route(rf"sync/{NAME}", sync_views.DevSources),
     route(rf"kubernetes/algorithms/pods/{NAME}", cluster.StopAlgorithmPods),
     route(rf"kubernetes/algorithms/jobs/{NAME}", cluster.StopAlgorithmJobs),
     route(r"jaeger", jaeger_views.JaegerTrace),

@@ -117,7 +117,7 @@ def apply(
         _print_report(state.as_json, report)
         return
     if build_id:
-        version = _follow_build(state, algorithm_name, str(build_id), report, set_current=set_current)
+        version = follow_build(state, algorithm_name, str(build_id), report, set_current=set_current)
     if set_current:
         if not version:
             output.warn(f"cannot set the current version of {algorithm_name}: the server returned none")
@@ -130,7 +130,7 @@ def apply(
     _print_report(state.as_json, report)
 
 
-def _follow_build(
+def follow_build(
     state: State, name: str, build_id: str, report: dict[str, Any], *, set_current: bool
 ) -> str | None:
     """Wait for the build; exit 1 if it did not complete, else return the version it created."""

@@ -13,6 +13,7 @@ from hkubectl import __version__, output, transfer
 from hkubectl import algorithm as algorithm_commands
 from hkubectl import execution as exec_commands
 from hkubectl import pipeline as pipeline_commands
+from hkubectl import sync as sync_commands
 from hkubectl.client import ApiError, HkubeError
 from hkubectl.config import (
     CONFIG_KEYS,
@@ -97,6 +98,7 @@ app = typer.Typer(
 app.add_typer(algorithm_commands.app, name="algorithm")
 app.add_typer(pipeline_commands.app, name="pipeline")
 app.add_typer(exec_commands.app, name="exec")
+app.add_typer(sync_commands.app, name="sync")
 app.command("export")(transfer.export)
 app.command("import")(transfer.import_descriptors)
 config_app = typer.Typer(help="Read and write the .hkuberc config file.", no_args_is_help=True)

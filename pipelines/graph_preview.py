@@ -1,4 +1,5 @@
-"""Graph previews of a pipeline that has not run (`store/pipelines/graph`), for the dashboard.
+"""Graph previews of a pipeline that has not run (`store/pipelines/graph`,
+`exec/getGraphByStreamingFlow`), for the dashboard.
 
 The descriptor gets the store-time checks (schema with defaults, then the DAG); the answer
 is `{nodes, edges}` in the shapes of `graph/raw`, without run state.

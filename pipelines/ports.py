@@ -37,6 +37,10 @@ class AlgorithmDirectory(Protocol):
         """Algorithm name -> the file extension of its downloaded results (`downloadFileExt`)."""
         ...
 
+    def in_dev_mode(self, names: Iterable[str]) -> set[str]:
+        """The names among `names` of algorithms with `options.devMode` (a job of one is `dev-mode`)."""
+        ...
+
     def route(self, spec: TaskSpec) -> tuple[str, str]:
         """(queue, worker key) of a node's messages: `algorithm.<name>`, or a debug queue."""
         ...

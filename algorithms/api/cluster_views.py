@@ -1,6 +1,9 @@
-"""`resources/unscheduledalgorithms` and `kubernetes/algorithms/jobs|pods/{name}`: what the
-executor cannot place, and stopping an algorithm's workers. As in HKube, their not-found
-answers are strings, not the error envelope."""
+"""`resources/unscheduledalgorithms`, `resources/ignoredunscheduledalgorithms` and
+`kubernetes/algorithms/jobs|pods/{name}`: what the executor cannot place, and stopping an
+algorithm's workers. As in HKube, their not-found answers are strings, not the error envelope.
+
+HKube's scheduler sets aside ("ignores") the warnings of algorithms it stopped trying to
+place; our executor keeps trying every tick, so that map is always empty here."""
 
 from __future__ import annotations
 
@@ -43,10 +46,30 @@ class UnscheduledAlgorithm(APIView):
     def get(self, request: Request, name: str) -> HttpResponse:
         warning = _warnings().get(name)
         if warning is None:
-            return HttpResponse(
-                f"Algorithm {name} not found in the unscheduled list", status=404, content_type="text/plain"
-            )
+            return _not_unscheduled(name)
         return Response(warning)
+
+
+def _not_unscheduled(name: str) -> HttpResponse:
+    return HttpResponse(
+        f"Algorithm {name} not found in the unscheduled list", status=404, content_type="text/plain"
+    )
+
+
+class IgnoredUnscheduledAlgorithms(APIView):
+    @extend_schema(responses={200: OBJ}, summary="Unscheduled algorithms set aside (none here)")
+    def get(self, request: Request) -> Response:
+        return Response({})
+
+
+class IgnoredUnscheduledAlgorithm(APIView):
+    @extend_schema(
+        responses={(404, "text/plain"): {"type": "string"}},
+        extensions={OWN_ERRORS: True},
+        summary="One ignored unscheduled algorithm (none here)",
+    )
+    def get(self, request: Request, name: str) -> HttpResponse:
+        return _not_unscheduled(name)
 
 
 def _selected(request: Request, name: str) -> str:

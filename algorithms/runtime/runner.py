@@ -16,11 +16,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from algorithms import dev_sources
 from algorithms.runtime import code_api, limits
 from algorithms.runtime.events import task_events
 from algorithms.runtime.session import AlgorithmSession, TaskOutcome
 from builds import languages
 from builds.languages.base import StorageSite, Version
+from builds.languages.hkube_wrapper import HKUBE_WRAPPER
 from builds.languages.launch_env import runtime_env
 from hkube_site import tracing
 from pipelines import taskspec
@@ -49,6 +51,10 @@ class Runner:
         self.worker_id = worker_id
         self.session: AlgorithmSession | None = None
         self.session_key: tuple[str, str] | None = None
+        # Dev mode: the synced code's revision the session runs (None: nothing synced yet);
+        # a session of a version without devMode has no revision to follow.
+        self.dev_mode = False
+        self.dev_revision: str | None = None
         self.cache = ValueCache(storage)
         self.stopped_jobs: set[str] = set()
         self.current_job: str | None = None
@@ -75,18 +81,28 @@ class Runner:
         session that waits for a developer's algorithm to connect instead (algorithms/debug.py)."""
         key = (algorithm_name, version) if not debug else (algorithm_name, "debug")
         with self.lock:
-            if self.session is not None and (self.session_key != key or not self.session.alive):
+            if self.session is not None and (
+                self.session_key != key or not self.session.alive or self._synced_code_changed(algorithm_name)
+            ):
                 self.session.close()
                 self.session = None
             if self.session is None:
+                self.dev_mode, self.dev_revision = False, None
                 if debug:
                     from algorithms import debug as debugging
 
                     self.session = debugging.open_session(algorithm_name, self.worker_id)
                 else:
-                    self.session = _spawn(algorithm_name, version, self.worker_id)
+                    self.session, self.dev_mode, self.dev_revision = _spawn(
+                        algorithm_name, version, self.worker_id
+                    )
                 self.session_key = key
             return self.session
+
+    def _synced_code_changed(self, algorithm_name: str) -> bool:
+        """A dev-mode session restarts when `hkubectl sync` uploaded new code since it
+        started: the next task runs the edit (one small file read per chunk)."""
+        return self.dev_mode and dev_sources.revision(algorithm_name) != self.dev_revision
 
     def _session_of(self, spec: TaskSpec) -> AlgorithmSession:
         name, version = spec["algorithmName"], spec.get("algorithmVersion", "")
@@ -282,8 +298,9 @@ class Runner:
         return {"storageInfo": {"path": path, "size": size}, "metadata": metadata}
 
 
-def _spawn(algorithm_name: str, version: str, worker_id: str) -> AlgorithmSession:
-    """Start the algorithm process of one version (Django is loaded in the worker)."""
+def _spawn(algorithm_name: str, version: str, worker_id: str) -> tuple[AlgorithmSession, bool, str | None]:
+    """Start the algorithm process of one version (Django is loaded in the worker): the
+    session, whether the version is in dev mode, and the synced revision it runs."""
     from django.conf import settings
 
     from algorithms.models import Algorithm, AlgorithmVersion
@@ -303,6 +320,12 @@ def _spawn(algorithm_name: str, version: str, worker_id: str) -> AlgorithmSessio
             "(hkubectl algorithm apply --f FILE, with code.path in FILE)"
         )
     descriptor = found.descriptor
+    # Dev mode runs the code `hkubectl sync` uploaded last (in the version's environment);
+    # with nothing synced yet, the version's own code.
+    dev_mode = bool((descriptor.get("options") or {}).get("devMode"))
+    revision = dev_sources.revision(algorithm_name) if dev_mode else None
+    code_dir = dev_sources.folder(algorithm_name, revision) if revision else None
+    code_dir = code_dir or Path(found.code_path)
     env_name = descriptor.get("env", "python")
     env_dir = Path(found.env_path) if found.env_path else None
     try:
@@ -313,7 +336,7 @@ def _spawn(algorithm_name: str, version: str, worker_id: str) -> AlgorithmSessio
         ) from exc
     launch = launcher.launch(
         Version(
-            code_dir=Path(found.code_path),
+            code_dir=code_dir,
             env_dir=Path(found.env_path),
             descriptor=descriptor,
             metrics_dir=Path(settings.HKUBE_HOME) / "metrics" / algorithm_name / worker_id,
@@ -326,7 +349,11 @@ def _spawn(algorithm_name: str, version: str, worker_id: str) -> AlgorithmSessio
             ),
         )
     )
-    command, variables, cwd = launch.command, launch.env, launch.cwd or Path(found.code_path)
+    command, variables, cwd = launch.command, launch.env, launch.cwd or code_dir
+    if revision:
+        variables = dev_sources.with_built_modules(variables, Path(found.code_path))
+        if launcher is HKUBE_WRAPPER:
+            log.warning("dev mode: %s runs HKube's python wrapper on its built code", algorithm_name)
     env = {
         # Uploaded code never sees the worker's secrets: an allow-list of its environment.
         **runtime_env(extra=settings.HKUBE_ALGORITHM_ENV_ALLOW),
@@ -346,4 +373,4 @@ def _spawn(algorithm_name: str, version: str, worker_id: str) -> AlgorithmSessio
     except Exception as exc:
         raise AlgorithmUnavailable(f"algorithm {algorithm_name} did not start: {exc}") from exc
     limits.watch_memory(session, descriptor)  # HKube's pod memory limit (OOMKilled)
-    return session
+    return session, dev_mode, revision

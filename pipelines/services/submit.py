@@ -10,7 +10,7 @@ from django.db import transaction
 
 from hkube_site.errors import InvalidData, NotFound
 from hkube_site.object_store import get_storage
-from pipelines import events, messages, schema
+from pipelines import events, messages, ports, schema
 from pipelines.engine import dag, ids, nesting
 from pipelines.models import (
     FINAL_JOB_STATUSES,
@@ -27,6 +27,15 @@ from pipelines.services.stored import _check_algorithms_exist
 from storage import paths
 
 log = logging.getLogger(__name__)
+DEV_MODE_TYPE = "dev-mode"
+
+
+def _with_dev_mode(descriptor: dict[str, Any], types: list[str]) -> list[str]:
+    """As HKube: a job running an algorithm in dev mode has the type `dev-mode`."""
+    names = {n["algorithmName"] for n in descriptor.get("nodes", []) if n.get("algorithmName")}
+    if DEV_MODE_TYPE in types or not names or not ports.get().in_dev_mode(names):
+        return types
+    return [*types, DEV_MODE_TYPE]
 
 
 def submit_job(
@@ -56,6 +65,7 @@ def submit_job(
     descriptor = _expand_pipeline_nodes(descriptor)
     _check_algorithms_exist(descriptor)
     descriptor = streams.prepare_stream(descriptor)
+    types = _with_dev_mode(descriptor, types)
     _check_concurrency(descriptor)
     held = holding.is_held(descriptor, descriptor["name"], descriptor.get("experimentName", "main"))
 

@@ -1,5 +1,5 @@
-"""Graph previews of pipelines that have not run: `POST store/pipelines/graph` and
-`GET store/pipelines/graph/{name}`."""
+"""Graph previews of pipelines that have not run: `POST store/pipelines/graph`,
+`GET store/pipelines/graph/{name}` and `POST exec/getGraphByStreamingFlow`."""
 
 from __future__ import annotations
 

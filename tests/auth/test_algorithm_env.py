@@ -55,9 +55,9 @@ def dump_env_version(tmp_path: Path, db: None) -> AlgorithmVersion:
 
 def test_an_algorithm_process_gets_none_of_the_platforms_secrets(
     secrets_in_worker_env: None, dump_env_version: AlgorithmVersion, settings: Any
-):
+) -> None:
     settings.HKUBE_ALGORITHM_ENV_ALLOW = ["GITHUB_TOKEN"]  # the operator may pass a name on on purpose
-    session = _spawn("dump-env", "v1", "dump-env-w1")
+    session, _, _ = _spawn("dump-env", "v1", "dump-env-w1")
     try:
         outcome = session.run_task({"input": []})
     finally:
@@ -71,7 +71,9 @@ def test_an_algorithm_process_gets_none_of_the_platforms_secrets(
     assert seen["ALGORITHM_TYPE"] == "dump-env" and seen["PATH"] == os.environ["PATH"]
 
 
-def test_build_steps_keep_package_settings_but_no_secrets(secrets_in_worker_env: None, monkeypatch: Any):
+def test_build_steps_keep_package_settings_but_no_secrets(
+    secrets_in_worker_env: None, monkeypatch: Any
+) -> None:
     monkeypatch.setenv("PIP_INDEX_URL", "https://mirror.example/simple")
     monkeypatch.setenv("npm_config_registry", "https://npm.example/")
 
@@ -81,7 +83,7 @@ def test_build_steps_keep_package_settings_but_no_secrets(secrets_in_worker_env:
         assert env["npm_config_registry"] == "https://npm.example/"
 
 
-def test_the_runtime_allow_list_keeps_what_programs_need():
+def test_the_runtime_allow_list_keeps_what_programs_need() -> None:
     source = {"PATH": "/bin", "HOME": "/h", "LC_ALL": "C", "CUDA_VISIBLE_DEVICES": "0", "PIP_INDEX_URL": "x"}
 
     env = runtime_env({**source, **SECRETS, "HKUBE_ALGORITHM_ENV_ALLOW": "MY_VAR", "MY_VAR": "1"})
