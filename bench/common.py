@@ -363,7 +363,10 @@ class Report:
                     for i, (c, w) in enumerate(zip(cells, widths, strict=True))
                 ).rstrip()
             )
-        out += [f"  {row.figure}: {row.note}" for row in self.rows if row.note]
+        out.append(
+            "  ratio: times HKube is better than the baseline (>1: better), unless the goal says otherwise"
+        )
+        out += [f"  {row.figure.strip()}: {row.note}" for row in self.rows if row.note]
         out += self.lines
         return "\n".join(out)
 
