@@ -255,8 +255,15 @@ class RssSampler:
 
     def sample(self) -> dict[str, int]:
         named = self.groups()
+        found = processes()
+        # An algorithm process not yet in its worker's registry entry: the worker's child in a
+        # process group of its own.
+        for _pid, ppid, pgid, _rss in found:
+            parent = named.get(ppid, "")
+            if parent.startswith("worker ") and pgid != ppid and pgid not in named:
+                named[pgid] = "algorithm " + parent.removeprefix("worker ")
         sums: dict[str, int] = {}
-        for pid, _ppid, pgid, rss in processes():
+        for pid, _ppid, pgid, rss in found:
             name = named.get(pgid) or named.get(pid)
             if name:
                 sums[name] = sums.get(name, 0) + rss
@@ -373,15 +380,30 @@ class Report:
     def finish(self, args: argparse.Namespace) -> None:
         """Print the table; write the JSON when asked."""
         print()
-        print(self.table(), flush=True)
+        print(self.table())
+        print(f"  machine: {machine()}", flush=True)
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             document = {
                 "bench": self.bench, "database": self.database, "quick": bool(args.quick),
-                "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpus": os.cpu_count(),
+                "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": machine(),
                 "rows": [row.__dict__ for row in self.rows], "details": self.details,
             }  # fmt: skip
             args.json.write_text(json.dumps(document, indent=1, default=str))
+
+
+def machine() -> str:
+    """CPU model, cores, memory and load, for the figures' record."""
+    model, memory = "?", "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        memory = f"{int(Path('/proc/meminfo').read_text().split()[1]) / 2**20:.0f} GiB"
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return f"{model}, {os.cpu_count()} cores, {memory} memory, load {load}"
 
 
 def median(values: list[float]) -> float:

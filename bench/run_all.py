@@ -130,6 +130,7 @@ def main() -> None:
     print(
         "ratio: times HKube is better than the baseline (>1: better), unless the script's goal says otherwise"
     )
+    print(f"machine: {common.machine()}")
     print(f"each script's figures: {out}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
