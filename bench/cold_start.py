@@ -38,7 +38,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import common, wrappers
 from hkube_site import embedded
 from tests.e2e.harness import Cluster, _database_url
-from tests.e2e.test_up import processes_of
 
 
 def cold_algorithms(started: Cluster, runs: int) -> dict[str, list[float]]:
@@ -107,9 +106,7 @@ class Up:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(10)
-        for pid in processes_of(self.home):  # anything of this home left behind
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        common.kill_leftovers(self.home)
         if self.db_name:
             import psycopg
 

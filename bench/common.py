@@ -78,7 +78,19 @@ def cluster(args: argparse.Namespace, prefix: str, **extra_env: str) -> Iterator
         raise
     finally:
         started.stop()
+        kill_leftovers(started.home)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def kill_leftovers(home: Path) -> None:
+    """SIGKILL what the run started and is still running: algorithm processes live in sessions of
+    their own and can outlive their killed workers. Found by HKUBE_HOME=`home` (unique to the run)
+    in their environment."""
+    from tests.e2e.test_up import processes_of
+
+    for pid in processes_of(home):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 @contextlib.contextmanager
