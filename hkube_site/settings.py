@@ -316,7 +316,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("HKUBE_LOG_LEVEL", "INFO")},
-    "loggers": {"django.server": {"level": "WARNING"}},
+    # A 4xx is the client's, answered in HKube's envelope: not logged (polls of a running
+    # job's results get one each); 5xx still are.
+    "loggers": {"django.server": {"level": "WARNING"}, "django.request": {"level": "ERROR"}},
 }
 
 # HKube's web dashboard (kube-HPC/simulator), served at /dashboard/ from a build of it that the

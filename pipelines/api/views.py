@@ -41,8 +41,13 @@ def body_dict(request: Request) -> dict[str, Any]:
     return dict(data)
 
 
-def get_job(job_id: str, kind: str = "status") -> Job:
-    job = Job.objects.filter(job_id=job_id).first()
+def get_job(job_id: str, kind: str = "status", *, defer_pipeline: bool = False) -> Job:
+    """The job, or HKube's 404. `defer_pipeline`: the descriptors (the row's largest JSON) are
+    read only if used, which results polls, many per job, do not."""
+    query = Job.objects.filter(job_id=job_id)
+    if defer_pipeline:
+        query = query.defer("pipeline", "user_pipeline")
+    job = query.first()
     if job is None:
         raise NotFound(kind, job_id)
     return job
@@ -86,7 +91,7 @@ class ExecResults(APIView):
     def get(self, request: Request, job_id: str = "") -> Response:
         if not job_id:
             raise InvalidData("data should have required property 'jobId'")
-        return Response(services.result_object(get_job(job_id)))
+        return Response(services.result_object(get_job(job_id, defer_pipeline=True)))
 
 
 class ExecStop(APIView):
