@@ -44,6 +44,9 @@ RUNTIME_MODULES = (
     "celery.worker.worker", "celery.worker.consumer", "celery.worker.strategy",
     "celery.worker.components", "celery.worker.autoscale", "celery.concurrency.solo",
     "celery.events.dispatcher", "celery.backends.redis", "kombu.transport.redis",
+    "celery.app.control", "celery.app.events", "celery.app.log", "celery.contrib.django.task",
+    "celery.worker.consumer.delayed_delivery", "kombu.pidbox", "billiard.pool", "billiard.dummy",
+    "django.db.models.sql.compiler",
     "algorithms.worker", "algorithms.runtime.runner", "algorithms.runtime.session",
     "algorithms.runtime.pod", "hkube_site.object_store", "builds.languages",
 )  # fmt: skip
@@ -105,12 +108,12 @@ def reap(*_: object) -> None:
 
 
 def become_worker(request: dict[str, Any], inherited: Sequence[socket.socket]) -> int:
-    """In the forked child: turn into the worker `request` describes; returns its exit code."""
+    """In the forked child, once it leads its own session: turn into the worker `request`
+    describes; returns its exit code."""
     for number in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(number, signal.SIG_DFL)  # Celery installs its own; subprocess needs SIGCHLD
     for sock in inherited:
         sock.close()
-    os.setsid()
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
@@ -155,15 +158,26 @@ def handle(connection: socket.socket, listener: socket.socket, baseline: Mapping
         return
     sys.stdout.flush()
     sys.stderr.flush()
+    # The child closes `session` once it leads its own session: only then is its pid the
+    # process group `stop` and `kill` signal, so only then is the pid answered.
+    waiting, session = os.pipe()
     pid = os.fork()
     if pid == 0:
         code = 70
         try:
+            os.close(waiting)
+            os.setsid()
+            os.close(session)
             code = become_worker(request, (listener, connection))
         except BaseException:  # noqa: BLE001 - never return into the server's loop
             traceback.print_exc()
         finally:
             os._exit(code)
+    os.close(session)
+    try:
+        os.read(waiting, 1)  # end of file: the child closed its end (or died)
+    finally:
+        os.close(waiting)
     try:
         connection.sendall(json.dumps({"pid": pid}).encode())
     except OSError:
