@@ -35,7 +35,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.conftest import make_archive  # noqa: E402
+from tests.e2e.algorithms import make_archive  # noqa: E402
 from tests.e2e.harness import Cluster  # noqa: E402
 
 TRIVIAL_OURS = "def start(args):\n    return args['input'][0]\n"
