@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,9 @@ from pipelines.engine import ids
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 1 << 20
-CLIENT_TIMEOUT_SECONDS = 2.0
+CLIENT_TIMEOUT_SECONDS = 3.0
+SERVER_STABLE_SECONDS = 60.0  # a fork server replaced sooner waits longer before the next replacement
+SERVER_MAX_BACKOFF = 300.0
 SOCKET_PATH_LIMIT = 100  # sun_path is 108 bytes, its terminating NUL included
 
 
@@ -95,6 +98,7 @@ class LocalLauncher:
         self._children: dict[int, subprocess.Popen[bytes]] = {}
         self._server: subprocess.Popen[bytes] | None = None
         self._socket = ""
+        self._started_at = self._not_before = self._backoff = 0.0
 
     def warm(self) -> None:
         """Start the fork server unless it runs (the executor calls this on each tick)."""
@@ -103,8 +107,15 @@ class LocalLauncher:
 
     def _start_server(self) -> None:
         assert self.fork_dir is not None
+        now = time.monotonic()
+        if now < self._not_before:
+            return  # one that keeps failing is started again less and less often
         if self._server is not None:
             kill_group_member(self._server)
+            quick = now - self._started_at < SERVER_STABLE_SECONDS
+            self._backoff = min(max(2 * self._backoff, 2.0), SERVER_MAX_BACKOFF) if quick else 0.0
+            self._not_before = now + self._backoff
+        self._started_at = now
         self._socket = forkserver_socket(self.fork_dir)
         self.log_dir.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_dir.parent / "forkserver.log", "ab") as log_file:

@@ -178,3 +178,21 @@ def test_the_launcher_forks_when_the_server_answers_and_starts_a_process_when_it
         if launch._server is not None:
             launch._server.kill()
             launch._server.wait(10)
+
+
+def test_a_server_that_keeps_dying_is_started_again_less_and_less_often(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # a server that exits at once
+    launch = LocalLauncher(tmp_path / "logs" / "workers", ROOT, tmp_path / "run")
+    launch.warm()
+    assert launch._server is not None
+    first = launch._server
+    first.wait(10)
+    launch.warm()  # the first replacement comes at once
+    second = launch._server
+    assert second is not first
+    second.wait(10)
+    launch.warm()  # the next one only after a backoff
+    assert launch._server is second
+    assert launch._backoff > 0
