@@ -9,7 +9,9 @@ Every run applies a fresh trivial algorithm (our Python wrapper) to each and tim
 job on it through the REST API, from submit to seeing `completed` (polling every 10 ms); the
 runs alternate between the two systems, so load from elsewhere falls on both alike. The Task
 row splits each figure into submit -> task starts (the executor's reaction, the worker's
-start, the algorithm process's start) and the task itself.
+start, the algorithm process's start) and the task itself. Then each system runs the
+getting-started walkthrough's first job (`examples/numbers`: range, multiply, reduce, all three
+never run before) once, submit to `completed`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,9 +32,29 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.wrappers import apply, cold_start  # noqa: E402
-from tests.e2e.harness import Cluster  # noqa: E402
+from tests.e2e.algorithms import apply_example, store_pipeline_files  # noqa: E402
+from tests.e2e.harness import FINAL, Cluster  # noqa: E402
 
 VARIANTS = {"fresh process": "0", "fork server": "1"}
+NUMBERS = ROOT / "examples" / "numbers"
+
+
+def prepare_numbers(cluster: Cluster) -> None:
+    for name in ("range", "multiply", "reduce"):
+        apply_example(cluster, NUMBERS, name)
+    store_pipeline_files(cluster, NUMBERS, "numbers.yml")
+
+
+def numbers_first_job(http: requests.Session, cluster: Cluster) -> float:
+    """The stored numbers pipeline's first job, submit to `completed` seen, in ms."""
+    started = time.perf_counter()
+    response = http.post(cluster.url("exec/stored"), json={"name": "numbers"})
+    assert response.status_code == 200, response.text
+    job_id = response.json()["jobId"]
+    while (status := http.get(cluster.url(f"exec/status/{job_id}")).json())["status"] not in FINAL:
+        time.sleep(0.01)
+    assert status["status"] == "completed", status
+    return (time.perf_counter() - started) * 1000
 
 
 def main() -> None:
@@ -51,9 +74,11 @@ def main() -> None:
         for label, cluster in clusters.items():
             cluster.start(HKUBE_FORKSERVER=VARIANTS[label])
         http = requests.Session()
+        subprocess.run(["bash", "package.sh"], cwd=NUMBERS, check=True, capture_output=True)
         for label, cluster in clusters.items():
             for i in range(args.runs):
                 apply(cluster, base / "code", f"cold-{VARIANTS[label]}-{i}", "ours")
+            prepare_numbers(cluster)
         # The fork server starts with the executor's first tick; give it the time it has in use.
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not list((clusters["fork server"].home / "run").glob("*.sock")):
@@ -73,6 +98,10 @@ def main() -> None:
             fresh, forked = (statistics.median(r[key] for r in results[v]) for v in VARIANTS)
             runs = " | ".join(", ".join(f"{r[key]:.0f}" for r in results[v]) for v in VARIANTS)
             print(f"{label:<34}{fresh:>15.0f}{forked:>13.0f}{fresh / max(forked, 1e-9):>7.2f}x   {runs}")
+        walkthrough = {label: numbers_first_job(http, cluster) for label, cluster in clusters.items()}
+        fresh, forked = walkthrough.values()
+        label = "numbers, first job, cold (ms)"
+        print(f"{label:<34}{fresh:>15.0f}{forked:>13.0f}{fresh / forked:>7.2f}x   one run each")
         print(f"load average: {', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     finally:
         for cluster in clusters.values():
