@@ -50,8 +50,12 @@ class Tick(TypedDict, total=False):
 
 @lru_cache(maxsize=1)
 def local_launcher() -> LocalLauncher:
+    """Local workers; forked from a warm fork server unless `HKUBE_FORKSERVER` is false (and
+    never in Kubernetes mode, where only debug workers are local)."""
     home = Path(settings.HKUBE_HOME)
-    return LocalLauncher(home / "logs" / "workers", Path(settings.BASE_DIR))
+    forking = bool(settings.HKUBE_FORKSERVER) and not kubernetes_mode()
+    fork_dir = home / "run" if forking else None
+    return LocalLauncher(home / "logs" / "workers", Path(settings.BASE_DIR), fork_dir)
 
 
 @lru_cache(maxsize=1)
@@ -115,6 +119,8 @@ def _observe(launch: Launcher, now: float) -> Snapshot:
 
 
 def _reconcile(launch: Launcher) -> Tick:
+    if isinstance(launch, LocalLauncher):
+        launch.warm()  # the fork server starts with the executor's first tick, long before it is needed
     settings_now = config()
     now = time.time()
     snapshot = _observe(launch, now)

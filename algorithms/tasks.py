@@ -33,8 +33,20 @@ log = logging.getLogger(__name__)
 
 _runner: Runner | None = None
 _runner_lock = threading.Lock()
-WORKER_ID = os.environ.get("HKUBE_WORKER_ID", f"{socket.gethostname()}-{os.getpid()}")
-WORKER_ALGORITHM = os.environ.get("HKUBE_WORKER_ALGORITHM", "")
+WORKER_ID = ""
+WORKER_ALGORITHM = ""
+
+
+def configure_worker() -> None:
+    """Read this process's worker id and algorithm from its environment. Called at import, and
+    again by a worker forked from the warm fork server (`algorithms/forkserver.py`), which
+    imported this module under its own environment."""
+    global WORKER_ID, WORKER_ALGORITHM
+    WORKER_ID = os.environ.get("HKUBE_WORKER_ID", f"{socket.gethostname()}-{os.getpid()}")
+    WORKER_ALGORITHM = os.environ.get("HKUBE_WORKER_ALGORITHM", "")
+
+
+configure_worker()
 
 
 def runner() -> Runner:

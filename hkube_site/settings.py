@@ -268,6 +268,9 @@ HKUBE_MEM_BUDGET = env_str("HKUBE_MEM_BUDGET", "")  # a Kubernetes quantity: 8Gi
 HKUBE_GPU_BUDGET = env_int("HKUBE_GPU_BUDGET", -1)  # -1: the GPUs nvidia-smi lists
 HKUBE_GPUS = [g.strip() for g in env_str("HKUBE_GPUS", "").split(",") if g.strip()]  # device ids: "0,1"
 HKUBE_WORKER_IDLE_SECONDS = env_int("HKUBE_WORKER_IDLE_SECONDS", 600)
+# Local algorithm workers are forked from a warm process that has Django and Celery imported
+# (algorithms/forkserver.py); false: each worker is a fresh `python -m celery` process.
+HKUBE_FORKSERVER = env_bool("HKUBE_FORKSERVER", True)
 # A node waiting for a worker its algorithm cannot get shows `failedScheduling` after this
 # long (HKube: 60 s); a request that can never fit fails the node at once.
 HKUBE_SCHEDULING_WARNING_SECONDS = env_float("HKUBE_SCHEDULING_WARNING_SECONDS", 5.0)

@@ -130,7 +130,9 @@ def test_a_hot_worker_stays_up_across_jobs_and_starts_work_without_start_up_cost
     )
     assert worker_again == hot_worker  # one worker across both jobs
     assert hot_first < 1.0 and hot_second < 1.0
-    assert cold_first > hot_second + 1.0
+    # The cold job waited for a worker and its algorithm process to start (forked from the warm
+    # fork server that is a few hundred ms, no longer seconds); the hot one waited for neither.
+    assert cold_first > hot_second
 
 
 def test_an_algorithm_over_its_memory_is_killed_and_reported_as_out_of_memory(
