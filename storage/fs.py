@@ -24,6 +24,10 @@ class FsAdapter:
             raise StorageError(f"storage path {path!r} leaves the storage folder")
         return full
 
+    def local_path(self, path: str) -> Path:
+        """The file that holds the object at `path` (for a process on the same machine)."""
+        return self._file(path)
+
     def put_bytes(self, path: str, data: bytes) -> int:
         target = self._file(path)
         target.parent.mkdir(parents=True, exist_ok=True)
