@@ -45,16 +45,23 @@ def take_offer(args: dict[str, Any]) -> dict[str, Any] | None:
     if not isinstance(offer, dict):
         return None
     refs = offer.get("input") or {}
+    files: dict[str, Any] = {}
     if refs:
         values: dict[str, Any] = {}
-        files: dict[str, Any] = {}
         for key, ref in refs.items():
             if isinstance(ref, list):
                 values[key] = [_value_of(item, files) for item in ref]
             else:
                 values[key] = _value_of(ref, files)
         args["input"] = _replace(args.get("input"), values)
+    for name in [name for name in _kept if name not in files]:
+        del _kept[name]  # kept only while consecutive tasks read parts of it
     return offer
+
+
+#: Objects read for a part of them (a batch item's element of a big array), by file: the next
+#: item of the batch reads its element from memory (HKube's wrapper caches inputs the same way).
+_kept: dict[str, tuple[tuple[int, int, int], Any]] = {}
 
 
 def _value_of(ref: Any, files: dict[str, Any]) -> Any:
@@ -62,10 +69,22 @@ def _value_of(ref: Any, files: dict[str, Any]) -> Any:
         return None
     if "file" not in ref:
         return ref.get("value")
-    name = ref["file"]
+    name, sub = ref["file"], ref.get("path") or ""
     if name not in files:
-        files[name] = read_file(name)
-    return get_path(files[name], ref.get("path") or "")
+        files[name] = _read_kept(name) if sub else read_file(name)
+    return get_path(files[name], sub)
+
+
+def _read_kept(name: str) -> Any:
+    stat = os.stat(name)
+    version = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    kept = _kept.get(name)
+    if kept is not None and kept[0] == version:
+        return kept[1]
+    _kept.clear()  # one big object at a time
+    value = read_file(name)
+    _kept[name] = (version, value)
+    return value
 
 
 def _replace(value: Any, values: dict[str, Any]) -> Any:

@@ -183,6 +183,7 @@ class Runner:
                 else:
                     frames = self._result_frames(result, offer, task.args)
                     result = None
+                task.args = None  # a big input is not kept alive until the next task
                 _flush_stdio()
             # Sending under the lock keeps 'done' ahead of a concurrent stop's 'stopped' on the wire,
             # so the worker never mistakes a late 'done' for the next task's.
