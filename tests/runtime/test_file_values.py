@@ -237,3 +237,16 @@ def test_the_value_cache_is_used_before_a_file(storage: Storage) -> None:
     cache.read(path)
     value, files = file_values.split_inputs(["$$k0"], {"k0": link}, cache, adapter, THRESHOLD)
     assert files == {} and value == ["x" * BIG]
+
+
+def test_with_json_storage_the_wrapper_writes_json_as_the_worker_would(
+    start_wrapper: SessionFactory, tmp_path: Path
+) -> None:
+    storage = Storage(FsAdapter(tmp_path / "json-storage"), "json")
+    session = start_wrapper("python", ALGORITHM, max_message_size=100_000)
+    runner = SessionRunner(storage, session, THRESHOLD)
+    result = run_one(runner, spec_of({"nodeName": "A", "input": ["items", 300]}, {}, ["A.items"]))
+
+    value = {"items": ["x" * 1000] * 300, "n": 300}
+    assert storage.adapter.get_bytes(result["storageInfo"]["path"]) == encoding.encode(value, "json")
+    assert result["metadata"] == {"A.items": {"type": "array", "size": 300}}

@@ -181,7 +181,8 @@ class Runner:
                     traceback.print_exc()
                     frames = [self._error_frame(_message(exc))]
                 else:
-                    frames = self._result_frames(result, offer, task.args)
+                    if not task.stopped:  # a stopped task's result is dropped: no file written
+                        frames = self._result_frames(result, offer, task.args)
                     result = None
                 task.args = None  # a big input is not kept alive until the next task
                 _flush_stdio()
