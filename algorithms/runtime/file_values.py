@@ -26,10 +26,9 @@ which may not share the disk), and only for ``msgpack``/``json`` storage encodin
 
 from __future__ import annotations
 
+import contextlib
 import os
-import uuid
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from pipelines.engine import planning, references
@@ -63,12 +62,18 @@ def split_inputs(
     def big(link: Mapping[str, Any] | None) -> bool:
         if link is None:
             return False
-        path = link["storageInfo"]["path"]
+        info = link["storageInfo"]
+        path = info["path"]
         if path not in sizes:
-            try:
-                sizes[path] = path not in cache.items and adapter.size(path) > threshold
-            except StorageError:
-                sizes[path] = False  # read inline: the usual error is reported
+            if path in cache.items:
+                sizes[path] = False
+            elif isinstance(info.get("size"), int):  # recorded with the parent's Task row
+                sizes[path] = info["size"] > threshold
+            else:
+                try:
+                    sizes[path] = os.stat(adapter.local_path(path)).st_size > threshold
+                except (OSError, StorageError):
+                    sizes[path] = False  # read inline: the usual error is reported
         return sizes[path]
 
     def ref(link: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -76,7 +81,7 @@ def split_inputs(
             return None
         path, sub = link["storageInfo"]["path"], link.get("path") or ""
         if big(link):
-            return {"file": str(adapter.local_path(path)), "path": sub}
+            return {"file": adapter.local_path(path), "path": sub}
         return {"value": references.get_path(cache.read(path), sub)}
 
     small: dict[str, Any] = {}
@@ -94,9 +99,9 @@ def offer(
     adapter: FsAdapter, storage: Storage, task_path: str, threshold: int, inputs: dict[str, Any]
 ) -> dict[str, Any]:
     """The ``initialize`` field for one attempt of a task whose output goes to ``task_path``."""
-    target = adapter.local_path(task_path)
-    spill = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.spill")
-    return {"threshold": threshold, "encoding": storage.encoding, "output": str(spill), "input": inputs}
+    folder, _, name = adapter.local_path(task_path).rpartition("/")
+    spill = f"{folder}/.{name}.{os.urandom(4).hex()}.spill"  # a new name for every attempt
+    return {"threshold": threshold, "encoding": storage.encoding, "output": spill, "input": inputs}
 
 
 def spilled(offered: Mapping[str, Any] | None, storing: Mapping[str, Any] | None) -> bool:
@@ -108,9 +113,9 @@ def adopt(
     adapter: FsAdapter, offered: Mapping[str, Any], storing: Mapping[str, Any], task_path: str
 ) -> dict[str, Any]:
     """Rename the wrapper's spill file onto the task's path; the task's result record."""
-    spill = Path(str(offered["output"]))
+    spill = str(offered["output"])
     metadata = _metadata(storing.get("metadata"))
-    size = spill.stat().st_size
+    size = os.stat(spill).st_size
     if size != storing.get("size"):
         raise StorageError(
             f"the algorithm's result file has {size} bytes, it announced {storing.get('size')}"
@@ -123,7 +128,8 @@ def adopt(
 def discard(offered: Mapping[str, Any] | None) -> None:
     """Remove a spill file that was not adopted (a failed, stopped or crashed attempt)."""
     if offered:
-        Path(str(offered["output"])).unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(str(offered["output"]))
 
 
 def _metadata(value: object) -> dict[str, references.Metadata]:

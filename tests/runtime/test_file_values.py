@@ -199,7 +199,7 @@ def test_a_spill_file_left_by_a_crash_mid_write_is_removed(tmp_path: Path, stora
     assert isinstance(adapter, FsAdapter)
     offered = file_values.offer(adapter, storage, "local-hkube/job-x/task-1", THRESHOLD, {})
     spill = Path(offered["output"])
-    assert spill.parent == adapter.local_path("local-hkube/job-x/task-1").parent
+    assert spill.parent == Path(adapter.local_path("local-hkube/job-x/task-1")).parent
     spill.parent.mkdir(parents=True)
     spill.write_bytes(b"half")
     assert not file_values.spilled(offered, {"file": "/elsewhere", "size": 4})
