@@ -3,6 +3,9 @@ our Python wrapper, with the filesystem storage; the worker never holds a big va
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +27,17 @@ BIG = 200 * 1024
 ALGORITHM = {
     "main.py": """
         import os
+        import time
+
+        BIG = 200 * 1024
+        stopping = False
+
+        def stop(data):
+            global stopping
+            stopping = True
 
         def start(args):
+            global stopping
             what = args["input"][0]
             if what == "bytes":
                 return bytes(range(256)) * (args["input"][1] // 256)
@@ -37,6 +49,17 @@ ALGORITHM = {
                 raise RuntimeError("no result")
             if what == "crash":
                 os._exit(3)
+            if what == "wait-big":
+                stopping = False
+                open(args["input"][1], "w").close()
+                while not stopping:
+                    time.sleep(0.01)
+                return bytes(BIG)
+            if what == "crash-once":
+                if not os.path.exists(args["input"][1]):
+                    open(args["input"][1], "w").close()
+                    os._exit(3)
+                return bytes(BIG)
             # echo: describe what came in
             def describe(v):
                 sized = isinstance(v, (bytes, list, dict, str))
@@ -51,11 +74,21 @@ ALGORITHM = {
 class SessionRunner(Runner):
     """A Runner whose algorithm session is the test's (no database lookup of versions)."""
 
-    def __init__(self, storage: Storage, session: AlgorithmSession, threshold: int) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        session: AlgorithmSession,
+        threshold: int,
+        respawn: Callable[[], AlgorithmSession] | None = None,
+    ) -> None:
         super().__init__(storage, "files-w1", threshold)
         self.fixed = session
+        self.respawn = respawn
 
     def session_for(self, algorithm_name: str, version: str, debug: bool = False) -> AlgorithmSession:
+        if not self.fixed.alive and self.respawn is not None:
+            self.fixed = self.respawn()  # a crashed process is started again, as _spawn does
+        self.session = self.fixed  # what on_stop stops
         return self.fixed
 
 
@@ -87,9 +120,12 @@ def storage(tmp_path: Path) -> Storage:
 @pytest.fixture
 def runner(start_wrapper: SessionFactory, storage: Storage) -> SessionRunner:
     # Frames over 100 kB close the connection: a big value that went inline would crash the task.
-    session = start_wrapper("python", ALGORITHM, max_message_size=100_000)
+    def spawn() -> AlgorithmSession:
+        return start_wrapper("python", ALGORITHM, max_message_size=100_000)
+
+    session = spawn()
     assert session.file_values
-    return SessionRunner(storage, session, THRESHOLD)
+    return SessionRunner(storage, session, THRESHOLD, spawn)
 
 
 def run_one(runner: Runner, spec: TaskSpec, index: int = 0) -> dict[str, Any]:
@@ -192,6 +228,34 @@ def test_a_failed_or_crashed_attempt_leaves_no_object_and_no_spill_file(
     assert not storage.adapter.exists(
         paths.task_output("local", "job-files", ids.task_id("job-files", "F", 0))
     )
+
+
+def test_a_crashed_attempt_is_retried_and_its_retry_stores_the_big_result(
+    runner: SessionRunner, storage: Storage, tmp_path: Path
+) -> None:
+    spec = spec_of({"nodeName": "R", "input": ["crash-once", str(tmp_path / "crashed")]}, {})
+    (record,) = runner.run_chunk(spec, [0], set())
+    assert (record["status"], record["attempt"]) == ("succeed", 2), record["error"]
+    assert record["result"] is not None
+    assert storage.get(record["result"]["storageInfo"]["path"]) == bytes(BIG)
+    assert [Path(p).name for p in stored_files(storage)] == [ids.task_id("job-files", "R", 0)]
+
+
+def test_a_stopped_task_leaves_no_object_and_no_spill_file(
+    runner: SessionRunner, storage: Storage, tmp_path: Path
+) -> None:
+    started = tmp_path / "started"
+    spec = spec_of({"nodeName": "W", "input": ["wait-big", str(started)]}, {})
+    records: list[Any] = []
+    thread = threading.Thread(target=lambda: records.extend(runner.run_chunk(spec, [0], set())))
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not started.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    runner.on_stop("job-files")
+    thread.join(30)
+    assert [r["status"] for r in records] == ["stopped"]
+    assert stored_files(storage) == []
 
 
 def test_a_spill_file_left_by_a_crash_mid_write_is_removed(tmp_path: Path, storage: Storage) -> None:
