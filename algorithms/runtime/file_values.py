@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Mapping
 from typing import Any
 
@@ -115,7 +116,10 @@ def adopt(
     """Rename the wrapper's spill file onto the task's path; the task's result record."""
     spill = str(offered["output"])
     metadata = _metadata(storing.get("metadata"))
-    size = os.stat(spill).st_size
+    found = os.lstat(spill)
+    if not stat.S_ISREG(found.st_mode):  # never a link to a file elsewhere
+        raise StorageError("the algorithm's result file is not a regular file")
+    size = found.st_size
     if size != storing.get("size"):
         raise StorageError(
             f"the algorithm's result file has {size} bytes, it announced {storing.get('size')}"

@@ -17,7 +17,7 @@ from algorithms.runtime.session import AlgorithmSession
 from pipelines.engine import ids, planning
 from pipelines.taskspec import TaskSpec
 from pipelines.values import ValueCache
-from storage import FsAdapter, Storage, encoding, paths
+from storage import FsAdapter, Storage, StorageError, encoding, paths
 
 from .conftest import SessionFactory
 
@@ -314,3 +314,19 @@ def test_with_json_storage_the_wrapper_writes_json_as_the_worker_would(
     value = {"items": ["x" * 1000] * 300, "n": 300}
     assert storage.adapter.get_bytes(result["storageInfo"]["path"]) == encoding.encode(value, "json")
     assert result["metadata"] == {"A.items": {"type": "array", "size": 300}}
+
+
+def test_a_link_in_place_of_the_spill_file_is_refused(tmp_path: Path, storage: Storage) -> None:
+    adapter = storage.adapter
+    assert isinstance(adapter, FsAdapter)
+    offered = file_values.offer(adapter, storage, "local-hkube/job-z/task-1", THRESHOLD, {})
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"not yours")
+    spill = Path(offered["output"])
+    spill.parent.mkdir(parents=True)
+    spill.symlink_to(secret)
+    storing = {"file": offered["output"], "size": 9, "metadata": {}}
+    with pytest.raises(StorageError, match="not a regular file"):
+        file_values.adopt(adapter, offered, storing, "local-hkube/job-z/task-1")
+    file_values.discard(offered)
+    assert not spill.exists() and secret.exists()
