@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
+from django.conf import settings
 
 from algorithms import executor
 from algorithms.models import Algorithm
@@ -64,7 +65,7 @@ def runner() -> Runner:
 
             port = pod.socket_port()
             if port is None:
-                _runner = Runner(get_storage(), WORKER_ID)
+                _runner = Runner(get_storage(), WORKER_ID, settings.HKUBE_FILE_VALUES_THRESHOLD)
             else:
                 _runner = pod.PodRunner(get_storage(), WORKER_ID, pod.PodSession(port))
         return _runner

@@ -242,6 +242,9 @@ HKUBE_S3 = {
     "secret_key": env_str("AWS_SECRET_ACCESS_KEY", ""),
     "region": env_str("S3_REGION", "us-east-1"),
 }
+# Values over this many bytes go between our Python wrapper and the fs storage as files,
+# not through the WebSocket and the worker's memory (algorithms/runtime/file_values.py); 0: never.
+HKUBE_FILE_VALUES_THRESHOLD = env_int("HKUBE_FILE_VALUES_THRESHOLD", 1024 * 1024)
 # Results at or above this size are returned as a reference (`info.isBigData`).
 HKUBE_RESULTS_THRESHOLD = env_int("STORAGE_RESULTS_THRESHOLD", 100 * 1024)
 HKUBE_ALGORITHMS_DIR = Path(env_str("HKUBE_ALGORITHMS_DIR", str(HKUBE_HOME / "algorithms"))).resolve()

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from algorithms import dev_sources
-from algorithms.runtime import code_api, limits
+from algorithms.runtime import code_api, file_values, limits
 from algorithms.runtime.events import task_events
 from algorithms.runtime.session import AlgorithmSession, TaskOutcome
 from builds import languages
@@ -46,8 +46,14 @@ class AlgorithmUnavailable(Exception):
 class Runner:
     """Process-wide state of one algorithm worker."""
 
-    def __init__(self, storage: Storage, worker_id: str) -> None:
+    def __init__(
+        self, storage: Storage, worker_id: str, file_threshold: int = file_values.DEFAULT_THRESHOLD
+    ) -> None:
+        """``file_threshold``: values over this many bytes go as files to and from wrappers that
+        can (``runtime/file_values.py``); 0 sends every value inline."""
         self.storage = storage
+        self.files = file_values.fs_adapter(storage, file_threshold)
+        self.file_threshold = file_threshold
         self.worker_id = worker_id
         self.session: AlgorithmSession | None = None
         self.session_key: tuple[str, str] | None = None
@@ -192,11 +198,14 @@ class Runner:
                 if outcome.status != "done":
                     tracing.fail(span, (outcome.error or {}).get("message") or outcome.status)
             task_log.add(session.drain_log_records())
+            offered = payload.get(file_values.FIELD)
             if outcome.status == "done":
                 try:
-                    result = self._store(session, spec, task_id, outcome)
+                    result = self._store(session, spec, task_id, outcome, offered)
                 except Exception as exc:  # noqa: BLE001 - storing failed: the task failed
                     return record(spec, batch_index, "failed", self.worker_id, error=f"storing: {exc}")
+                finally:
+                    file_values.discard(offered)  # a spill file not renamed into place
                 return record(
                     spec,
                     batch_index,
@@ -206,6 +215,7 @@ class Runner:
                     start=started,
                     attempt=attempt,
                 )
+            file_values.discard(offered)  # failed, stopped or crashed: no object from it
             if outcome.status == "stopped":
                 return record(
                     spec, batch_index, "stopped", self.worker_id, error="job stopped", start=started
@@ -280,17 +290,35 @@ class Runner:
             payload["input"] = raw_input
             payload["storage"] = storage_map
             payload["flatInput"] = references.flatten_dotted(raw_input) if storage_map else {}
+        elif self.files is not None and session.file_values and not session.attach:
+            # Our wrapper reads big inputs and writes a big result as files itself.
+            payload["input"], inputs = file_values.split_inputs(
+                raw_input, storage_map, self.cache, self.files, self.file_threshold
+            )
+            payload["storage"] = {}
+            task_path = paths.task_output(spec["cluster"], spec["jobId"], task_id)
+            payload[file_values.FIELD] = file_values.offer(
+                self.files, self.storage, task_path, self.file_threshold, inputs
+            )
         else:
             payload["input"] = planning.resolve_input(raw_input, storage_map, self.cache.read)
             payload["storage"] = {}
         return payload
 
     def _store(
-        self, session: AlgorithmSession, spec: TaskSpec, task_id: str, outcome: TaskOutcome
+        self,
+        session: AlgorithmSession,
+        spec: TaskSpec,
+        task_id: str,
+        outcome: TaskOutcome,
+        offered: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         if session.storage_mode == "v3" and outcome.storing:
             return dict(outcome.storing)
         path = paths.task_output(spec["cluster"], spec["jobId"], task_id)
+        if self.files is not None and offered and file_values.spilled(offered, outcome.storing):
+            assert outcome.storing is not None
+            return file_values.adopt(self.files, offered, outcome.storing, path)
         value = outcome.result
         size = self.storage.put(path, value)
         save_paths = (spec.get("info") or {}).get("savePaths") or []

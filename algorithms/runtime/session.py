@@ -94,6 +94,7 @@ class AlgorithmSession(ConnectionSlot):
         self.storage_mode: str | None = None
         self.encoding: str | None = None
         self.pipelined = False
+        self.file_values = False
 
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)  # a connection arrived or the process exited

@@ -29,6 +29,7 @@ class ConnectionSlot:
     storage_mode: str | None
     encoding: str | None
     pipelined: bool
+    file_values: bool
     _path: str
     _changed: threading.Condition
     _conn: ServerConnection | None
@@ -125,6 +126,8 @@ class ConnectionSlot:
         # HKube treats anything but v3 as v1 (protocol reference §1.2).
         self.storage_mode = "v3" if query.get("storage", [p.DEFAULT_STORAGE_MODE])[0] == "v3" else "v1"
         self.pipelined = query.get("pipelined", ["0"])[0] == "1"
+        # Our Python wrapper reads and writes big values as files itself (runtime/file_values.py).
+        self.file_values = query.get("files", ["0"])[0] == "1"
         self._conn = conn
         self._changed.notify_all()
 

@@ -15,6 +15,7 @@ import time
 import traceback
 from typing import Any
 
+from . import files
 from .api import SUB_PIPELINE_REPLIES, HkubeApi
 from .codec import Codec
 from .loader import Algorithm
@@ -168,30 +169,49 @@ class Runner:
     def _work(self) -> None:
         algorithm = self.algorithm
         assert algorithm is not None
-        start, wants_api, api, encode = algorithm.start, algorithm.wants_api, self.api, self.codec.encode
+        start, wants_api, api = algorithm.start, algorithm.wants_api, self.api
         while True:
             task = self._tasks.get()
-            frame: bytes | str | None = None
+            frames: list[bytes | str] = []
             if not task.stopped:
                 try:
+                    offer = files.take_offer(task.args)  # big inputs read from their files
                     result = start(task.args, api) if wants_api else start(task.args)
                 except BaseException as exc:  # noqa: BLE001 - reported to the worker, traceback on stderr
                     traceback.print_exc()
-                    frame = self._error_frame(_message(exc))
+                    frames = [self._error_frame(_message(exc))]
                 else:
-                    try:
-                        frame = encode({"command": "done", "data": result})
-                    except (TypeError, ValueError, OverflowError) as exc:
-                        frame = self._error_frame(f"cannot send the result of start(): {exc}")
+                    if not task.stopped:  # a stopped task's result is dropped: no file written
+                        frames = self._result_frames(result, offer, task.args)
+                    result = None
+                task.args = None  # a big input is not kept alive until the next task
                 _flush_stdio()
             # Sending under the lock keeps 'done' ahead of a concurrent stop's 'stopped' on the wire,
             # so the worker never mistakes a late 'done' for the next task's.
             with self._state_lock:
-                if frame is not None and not task.stopped:
-                    self._send_frame(frame)
+                if not task.stopped:
+                    for frame in frames:
+                        self._send_frame(frame)
                 if self._current is task:
                     self._current = None
             task.finished.set()
+
+    def _result_frames(self, result: Any, offer: dict[str, Any] | None, args: Any) -> list[bytes | str]:
+        """``done`` with the value; or, for a big value the worker offered to take as a file,
+        ``storing`` (where it was written) and an empty ``done``."""
+        encode = self.codec.encode
+        frame: bytes | str | None = None
+        try:
+            if not (offer is not None and isinstance(result, files.BYTES_TYPES)):
+                frame = encode({"command": "done", "data": result})
+            storing = files.write_result(offer, args, result, frame)
+            if storing is None:
+                return [frame if frame is not None else encode({"command": "done", "data": result})]
+        except (TypeError, ValueError, OverflowError) as exc:
+            return [self._error_frame(f"cannot send the result of start(): {exc}")]
+        except OSError as exc:
+            return [self._error_frame(f"cannot write the result of start() to storage: {exc}")]
+        return [encode({"command": "storing", "data": storing}), encode({"command": "done", "data": None})]
 
     def _on_stop(self, data: Any) -> None:
         with self._state_lock:
