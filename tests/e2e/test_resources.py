@@ -108,13 +108,14 @@ def test_a_hot_worker_stays_up_across_jobs_and_starts_work_without_start_up_cost
     # The executor starts the hot worker without any job; let it warm its algorithm process.
     eventually(lambda: any(w["algorithm"] == hot and not w.get("starting") for w in cluster.workers()))
     time.sleep(1.0)
+    up_before = {w["id"] for w in cluster.workers()}
 
     def latency(algorithm: str) -> tuple[float, str]:
         submitted = time.time()
         result = result_of(cluster, cluster.submit(pipeline(f"{algorithm}-job", algorithm, [1])))
         return result["started"] - submitted, result["worker"]
 
-    cold_first, _ = latency(cold)
+    cold_first, cold_worker = latency(cold)
     hot_first, hot_worker = latency(hot)
     # Past HKUBE_WORKER_IDLE_SECONDS the cold worker is stopped (at the executor's next pass,
     # which a loaded machine may delay), the hot one stays.
@@ -129,10 +130,10 @@ def test_a_hot_worker_stays_up_across_jobs_and_starts_work_without_start_up_cost
         f"hot (minHotWorkers 1) {hot_first:.3f}s, after an idle period {hot_second:.3f}s"
     )
     assert worker_again == hot_worker  # one worker across both jobs
-    assert hot_first < 1.0 and hot_second < 1.0
-    # The cold job waited for a worker and its algorithm process to start (forked from the warm
-    # fork server that is a few hundred ms, no longer seconds); the hot one waited for neither.
-    assert cold_first > hot_second
+    # The hot job ran on the worker that was up before it was submitted; the cold one waited
+    # for a worker started for it. (How long each took is printed, not asserted: bench/.)
+    assert hot_worker in up_before
+    assert cold_worker not in up_before
 
 
 def test_an_algorithm_over_its_memory_is_killed_and_reported_as_out_of_memory(
