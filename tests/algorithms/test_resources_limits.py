@@ -92,9 +92,8 @@ def test_a_ratio_of_zero_turns_the_limit_off(algorithm: AlgorithmSession, settin
     assert limits.watch_memory(algorithm, {"mem": "64Mi"}) is None
 
 
-def test_sampling_costs_well_under_a_millisecond(algorithm: AlgorithmSession) -> None:
+def test_sampling_reads_the_algorithm_process_tree(algorithm: AlgorithmSession) -> None:
     assert algorithm.pid is not None
-    began = time.perf_counter()
-    for _ in range(100):
-        limits.resident_mi(limits.process_tree(algorithm.pid))
-    assert (time.perf_counter() - began) / 100 < 0.001
+    tree = limits.process_tree(algorithm.pid)
+    assert algorithm.pid in tree
+    assert limits.resident_mi(tree) > 0
