@@ -24,7 +24,7 @@ from algorithms.worker import execute_chunk
 from hkube_site import queues
 from hkube_site import redis_client as rc
 from hkube_site.task_retry import DATABASE_RETRY
-from pipelines import services
+from pipelines import services, taskspec
 from pipelines.taskspec import RUN_ITEMS, TaskSpec
 
 if TYPE_CHECKING:
@@ -71,7 +71,10 @@ def run_items(self: Any, spec: TaskSpec, indices: list[int]) -> dict[str, int]:
     summary = execute_chunk(
         runner(), spec, indices, redelivered=bool(delivery.get("redelivered")), delivery_tag=tag
     )
-    if spec.get("inlineFinish"):
+    if taskspec.is_stream(spec):  # a stream task's end is the stream job's (docs/streaming.md)
+        ended = "succeed" if summary.get("succeed") else "ended"
+        services.stream_task_ended(spec["jobId"], spec["nodeName"], ended)
+    elif spec.get("inlineFinish"):
         services.node_finished(spec["jobId"], spec["nodeName"])
     return summary
 

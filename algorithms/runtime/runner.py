@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from algorithms.runtime import code_api, limits
+from algorithms.runtime import code_api, limits, stream_task
 from algorithms.runtime.events import task_events
 from algorithms.runtime.session import AlgorithmSession, TaskOutcome
 from builds import languages
@@ -55,10 +55,15 @@ class Runner:
         self.busy = False
         self.last_active = time.time()
         self.lock = threading.Lock()
+        self.stream: stream_task.StreamTask | None = None  # the stream task running now
 
     # --- control (called from the control-listener thread) -----------------------------
     def on_stop(self, job_id: str) -> None:
         self.stopped_jobs.add(job_id)
+        stream = self.stream
+        if stream is not None and stream.job_id == job_id:
+            stream.stop()  # drains first (stream_task.py)
+            return
         session = self.session
         if self.current_job == job_id and session is not None:
             session.stop(force=True)
@@ -70,10 +75,16 @@ class Runner:
                 self.session = None
 
     # --- sessions --------------------------------------------------------------------------
-    def session_for(self, algorithm_name: str, version: str, debug: bool = False) -> AlgorithmSession:
+    def session_for(
+        self, algorithm_name: str, version: str, debug: bool = False, stream: bool = False
+    ) -> AlgorithmSession:
         """The warm session for this algorithm version; a debug node's tasks (``debug``) get a
-        session that waits for a developer's algorithm to connect instead (algorithms/debug.py)."""
+        session that waits for a developer's algorithm to connect instead (algorithms/debug.py).
+        A stream task's session (``stream``) runs HKube's wrapper in its v1 mode, where messages
+        go through this worker (stream_task.py)."""
         key = (algorithm_name, version) if not debug else (algorithm_name, "debug")
+        if stream and not debug:
+            key = (algorithm_name, f"{version}:stream")
         with self.lock:
             if self.session is not None and (self.session_key != key or not self.session.alive):
                 self.session.close()
@@ -84,13 +95,14 @@ class Runner:
 
                     self.session = debugging.open_session(algorithm_name, self.worker_id)
                 else:
-                    self.session = _spawn(algorithm_name, version, self.worker_id)
+                    extra = stream_task.session_env() if stream else None
+                    self.session = _spawn(algorithm_name, version, self.worker_id, extra)
                 self.session_key = key
             return self.session
 
     def _session_of(self, spec: TaskSpec) -> AlgorithmSession:
         name, version = spec["algorithmName"], spec.get("algorithmVersion", "")
-        return self.session_for(name, version, bool(spec.get("debug")))
+        return self.session_for(name, version, bool(spec.get("debug")), taskspec.is_stream(spec))
 
     # --- chunks ----------------------------------------------------------------------------
     def run_chunk(self, spec: TaskSpec, indices: list[int], already_done: set[int]) -> list[TaskRecord]:
@@ -131,7 +143,17 @@ class Runner:
         task_id = ids.task_id(job_id, node, batch_index)
         with tracing.task_span(job_id, node, task_id, batch_index, spec["algorithmName"]) as span:
             try:
-                outcome = self._attempts(session, spec, plan, index, batch_index, task_log)
+                if taskspec.is_stream(spec):
+                    outcome = stream_task.run(
+                        self,
+                        lambda: self._session_of(spec),
+                        spec,
+                        lambda s: self._payload(s, spec, plan, index, batch_index, task_id),
+                        batch_index,
+                        task_log,
+                    )
+                else:
+                    outcome = self._attempts(session, spec, plan, index, batch_index, task_log)
             finally:
                 task_log.save(self.storage, spec["cluster"], job_id, task_id, node, batch_index)
             if outcome["status"] != "succeed":
@@ -259,6 +281,10 @@ class Runner:
             "info": spec.get("info", {}),
             "spanId": None,
         }
+        if taskspec.is_stream(spec):
+            payload["stateType"] = spec.get("stateType")
+            payload["parsedFlow"] = spec.get("parsedFlow") or {}
+            payload["defaultFlow"] = spec.get("defaultFlow")
         if session.storage_mode == "v3":
             # The wrapper reads storage itself: send links and the flat index of $$ keys.
             payload["input"] = raw_input
@@ -268,6 +294,12 @@ class Runner:
             payload["input"] = planning.resolve_input(raw_input, storage_map, self.cache.read)
             payload["storage"] = {}
         return payload
+
+    def store_outcome(
+        self, session: AlgorithmSession, spec: TaskSpec, task_id: str, outcome: TaskOutcome
+    ) -> dict[str, Any]:
+        """Store a task's output (a stream task's stateful node whose start returned)."""
+        return self._store(session, spec, task_id, outcome)
 
     def _store(
         self, session: AlgorithmSession, spec: TaskSpec, task_id: str, outcome: TaskOutcome
@@ -282,7 +314,9 @@ class Runner:
         return {"storageInfo": {"path": path, "size": size}, "metadata": metadata}
 
 
-def _spawn(algorithm_name: str, version: str, worker_id: str) -> AlgorithmSession:
+def _spawn(
+    algorithm_name: str, version: str, worker_id: str, extra_env: dict[str, str] | None = None
+) -> AlgorithmSession:
     """Start the algorithm process of one version (Django is loaded in the worker)."""
     from django.conf import settings
 
@@ -336,6 +370,7 @@ def _spawn(algorithm_name: str, version: str, worker_id: str) -> AlgorithmSessio
             for k, v in (descriptor.get("algorithmEnv") or {}).items()
             if not isinstance(v, dict)
         },
+        **(extra_env or {}),
         "ALGORITHM_TYPE": algorithm_name,
         "ALGORITHM_VERSION": version,
         "HOSTNAME": socket.gethostname(),

@@ -60,6 +60,7 @@ from pipelines.services.stored import (
     store_pipeline,
     update_pipeline,
 )
+from pipelines.services.stream_run import dispatch_stream_job, stream_task_ended
 from pipelines.services.submit import enqueue_start, load_flow_input, submit_job
 
 __all__ = [
@@ -83,6 +84,7 @@ __all__ = [
     "delete_pipeline",
     "delete_pipeline_version",
     "delete_readme",
+    "dispatch_stream_job",
     "enqueue_start",
     "expire_jobs",
     "get_experiment",
@@ -121,6 +123,7 @@ __all__ = [
     "stop_job",
     "stop_jobs",
     "store_pipeline",
+    "stream_task_ended",
     "submit_job",
     "update_pipeline",
     "write_readme",

@@ -18,6 +18,7 @@ from typing import Any
 from .api import SUB_PIPELINE_REPLIES, HkubeApi
 from .codec import Codec
 from .loader import Algorithm
+from .streaming import run_stateless
 from .websocket import ConnectionClosed, HandshakeError, WebSocket
 
 RECONNECT_INTERVAL = 0.1
@@ -31,6 +32,14 @@ def _flush_stdio() -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed or broken stream must not fail the task
             stream.flush()
+
+
+def _is_stream(args: Any) -> bool:
+    return isinstance(args, dict) and args.get("kind") == "stream"
+
+
+def _stateless(args: Any) -> bool:
+    return _is_stream(args) and args.get("stateType") == "stateless"
 
 
 class _Task:
@@ -115,6 +124,8 @@ class Runner:
                 threading.Thread(target=self._on_stop, args=(message.get("data"),), daemon=True).start()
             elif command == "exit":
                 return self._on_exit(message.get("data"))
+            elif command == "streamingInMessage":
+                self.api.streaming.on_message(message.get("data"))
             elif command in SUB_PIPELINE_REPLIES:
                 self.api.on_reply(message)
             # Anything else (unknown commands) is ignored, like HKube's wrapper.
@@ -144,6 +155,7 @@ class Runner:
         if algorithm is None:
             self._send_frame(self._error_frame(self.load_error))
             return
+        self.api.streaming.new_task()
         if algorithm.init is not None:
             try:
                 algorithm.init(data)
@@ -174,7 +186,11 @@ class Runner:
             frame: bytes | str | None = None
             if not task.stopped:
                 try:
-                    result = start(task.args, api) if wants_api else start(task.args)
+                    if _stateless(task.args):
+                        run_stateless(api.streaming, start, wants_api, task.args, api)
+                        result = None
+                    else:
+                        result = start(task.args, api) if wants_api else start(task.args)
                 except BaseException as exc:  # noqa: BLE001 - reported to the worker, traceback on stderr
                     traceback.print_exc()
                     frame = self._error_frame(_message(exc))
@@ -199,6 +215,9 @@ class Runner:
             if task is not None:
                 task.stopped = True  # its result, if any, is dropped
         algorithm = self.algorithm
+        streaming = task is not None and _is_stream(task.args)
+        if streaming:
+            self.api.streaming.drain()  # the messages already here first ('stopping' meanwhile)
         if algorithm is not None and algorithm.stop is not None:
             try:
                 algorithm.stop(data)
