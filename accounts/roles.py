@@ -58,6 +58,7 @@ WRITE_RULES: tuple[Rule, ...] = (
     # Reads that take a body.
     _rule("POST", r"exec/search", Role.VIEWER),
     _rule("POST", r"store/pipelines/graph", Role.VIEWER),
+    _rule("POST", r"exec/getGraphByStreamingFlow", Role.VIEWER),
     # Running jobs.
     _rule("POST", r"exec/(raw|stored|stop|algorithm|rerun|caching|pause|resume)", Role.OPERATOR),
     _rule("POST", r"cron/(start|stop)", Role.OPERATOR),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from algorithms import debug, resources
+from algorithms import debug, resources, services
 from algorithms.models import Algorithm
 from algorithms.tasks import poke_executor
 from pipelines.ports import DebugNode
@@ -43,3 +43,17 @@ class Directory:
 
     def scheduling_warnings(self, now_ms: int) -> dict[str, str]:
         return resources.scheduling_warnings(now_ms)
+
+    def state_types(self, names: Iterable[str]) -> dict[str, str]:
+        return {
+            a.name: str(a.descriptor["stateType"])
+            for a in Algorithm.objects.filter(name__in=list(names))
+            if (a.descriptor or {}).get("stateType")
+        }
+
+    def create_gateway(
+        self, *, gateway_name: str, url: str, job_id: str, node_name: str, spec: dict[str, Any]
+    ) -> str:
+        return services.create_gateway(
+            gateway_name=gateway_name, url=url, job_id=job_id, node_name=node_name, spec=spec
+        )

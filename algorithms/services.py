@@ -270,6 +270,34 @@ def _store_new(descriptor: dict[str, Any]) -> Algorithm:
     )
 
 
+def create_gateway(*, gateway_name: str, url: str, job_id: str, node_name: str, spec: dict[str, Any]) -> str:
+    """The algorithm a stream job's gateway node runs (`<name>-gateway`, kind gateway, HKube's
+    `hkube/algorithm-gateway` image), recording the job and node it feeds; its name."""
+    name = f"{gateway_name}-gateway"
+    if Algorithm.objects.filter(name=name).exists():
+        raise InvalidData(f"gateway {name} already exists")
+    descriptor: dict[str, Any] = {
+        "name": name,
+        "gatewayName": gateway_name,
+        "gatewayUrl": url,
+        "mem": spec.get("mem") or "512Mi",
+        "cpu": spec.get("cpu") if spec.get("cpu") is not None else 0.5,
+        "jobId": job_id,
+        "nodeName": node_name,
+        "kind": "gateway",
+        "stateType": "stateful",
+        "algorithmImage": "hkube/algorithm-gateway",
+        "algorithmEnv": {"GATEWAY_NAME": gateway_name},
+        "type": "Image",
+        "options": {"pending": False},
+        "maxWorkers": 1,
+    }
+    if spec.get("description") is not None:
+        descriptor["description"] = spec["description"]
+    _store_new(schema.validate_algorithm(descriptor, use_defaults=True))
+    return name
+
+
 def insert_algorithm(payload: dict[str, Any], *, allow_overwrite: bool = False) -> ApplyResult:
     """Insert, refused when the algorithm exists. The schema comes first, so a payload
     without a name gets Ajv's `data should have required property 'name'` as in HKube."""

@@ -88,6 +88,7 @@ api_v1: list[URLPattern | URLResolver] = [
     route(rf"exec/auditTrail/{JOB}", ctl.ExecAuditTrail),
     route(rf"exec/flowInput/{JOB}", ctl.ExecFlowInput),
     route(r"exec/search", ctl.ExecSearch),
+    route(r"exec/getGraphByStreamingFlow", preview_views.StreamingFlowGraph),
     route(rf"exec/logs/{JOB}", logs_views.ExecLogs),
     route(rf"exec/debug/{JOB}", logs_views.ExecDebug),
     route(rf"debug/{NAME}", logs_views.DebugAlgorithm),

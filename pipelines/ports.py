@@ -2,7 +2,8 @@
 
 `pipelines` sits below `algorithms` (algorithms -> builds -> pipelines) and never imports it.
 Where the engine must know about algorithms (do they exist, their current versions, which
-queue a node's messages go to, waking the executor, debug workers, scheduling warnings),
+queue a node's messages go to, waking the executor, debug workers, scheduling warnings,
+algorithms' state types, creating a stream job's gateway algorithms),
 it asks the `AlgorithmDirectory` registered here. The algorithms app registers its
 implementation (`algorithms/directory.py`) in `AlgorithmsConfig.ready()`.
 """
@@ -54,6 +55,17 @@ class AlgorithmDirectory(Protocol):
 
     def scheduling_warnings(self, now_ms: int) -> dict[str, str]:
         """Algorithm -> why it cannot get a worker, once old enough to show (`failedScheduling`)."""
+        ...
+
+    def state_types(self, names: Iterable[str]) -> dict[str, str]:
+        """Algorithm name -> its `stateType` (stateful|stateless), for those that set one."""
+        ...
+
+    def create_gateway(
+        self, *, gateway_name: str, url: str, job_id: str, node_name: str, spec: dict[str, Any]
+    ) -> str:
+        """Create the `<gateway_name>-gateway` algorithm a stream job's gateway node runs; its
+        name. Raises `InvalidData` (`gateway <name> already exists`, or the descriptor's schema)."""
         ...
 
 

@@ -1,4 +1,5 @@
-"""Graph previews: `POST store/pipelines/graph` (a descriptor) and `GET store/pipelines/graph/{name}`."""
+"""Graph previews: `POST store/pipelines/graph` (a descriptor), `GET store/pipelines/graph/{name}`
+and `POST exec/getGraphByStreamingFlow` (a stream pipeline's flows)."""
 
 from __future__ import annotations
 
@@ -29,3 +30,13 @@ class StoredPipelineGraphPreview(APIView):
     @extend_schema(responses={200: OBJ}, summary="The graph of a stored pipeline")
     def get(self, request: Request, name: str) -> Response:
         return Response(graph_preview.stored_graph_preview(name))
+
+
+class StreamingFlowGraph(APIView):
+    @extend_schema(
+        request={"application/json": OBJ},
+        responses={200: OBJ},
+        summary="The graph of a stream pipeline's flows (the UI's preview)",
+    )
+    def post(self, request: Request) -> Response:
+        return Response(graph_preview.streaming_flow_graph(request.data))

@@ -18,6 +18,20 @@ from pipelines.models import FINAL_JOB_STATUSES, Job, Pipeline
 
 DESCRIPTOR = {"type": "object", "additionalProperties": True}
 JOB_ID = {"type": "object", "properties": {"jobId": {"type": "string"}}}
+# `gateways` only for a stream pipeline with gateway nodes.
+SUBMITTED = {
+    "type": "object",
+    "properties": {
+        "jobId": {"type": "string"},
+        "gateways": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"nodeName": {"type": "string"}, "url": {"type": "string"}},
+            },
+        },
+    },
+}
 
 
 def body_dict(request: Request) -> dict[str, Any]:
@@ -37,17 +51,17 @@ def get_job(job_id: str, kind: str = "status") -> Job:
 class ExecRaw(APIView):
     @extend_schema(
         request={"application/json": DESCRIPTOR},
-        responses={200: JOB_ID},
+        responses={200: SUBMITTED},
         summary="Run a pipeline given inline",
     )
     def post(self, request: Request) -> Response:
         job = services.submit_job(body_dict(request), types=["raw"])
-        return Response({"jobId": job.job_id})
+        return Response(services.exec_answer(job))
 
 
 class ExecStored(APIView):
     @extend_schema(
-        request={"application/json": DESCRIPTOR}, responses={200: JOB_ID}, summary="Run a stored pipeline"
+        request={"application/json": DESCRIPTOR}, responses={200: SUBMITTED}, summary="Run a stored pipeline"
     )
     def post(self, request: Request) -> Response:
         body = schema.validate_exec_stored(body_dict(request))
@@ -56,7 +70,7 @@ class ExecStored(APIView):
             raise NotFound("pipeline", body["name"])
         descriptor = services.merge_stored(stored.descriptor, body)
         job = services.submit_job(descriptor, types=["stored"])
-        return Response({"jobId": job.job_id})
+        return Response(services.exec_answer(job))
 
 
 class ExecStatus(APIView):

@@ -151,11 +151,22 @@ def _check_flow_input(element: object, known: Mapping[str, Any]) -> None:
             raise DescriptorError(f"unable to find {reference.full}")
 
 
-def _add_input_edges(graph: Graph, target: str, element: object, names: set[str], known: set[str]) -> None:
-    """Edges for one input element; `names` are the node names, `known` adds `origName`s."""
+STREAM_REFERENCE = (
+    'the "@" sign is not allowed in "stream" pipeline, please use the "streaming.flows" property instead'
+)
+
+
+def _add_input_edges(
+    graph: Graph, target: str, element: object, names: set[str], known: set[str], sources: set[str] | None
+) -> None:
+    """Edges for one input element; `names` are the node names, `known` adds `origName`s.
+
+    `sources` (stream pipelines only) are the nodes a reference may name: dataSource nodes."""
     for reference in _node_references(element):
         if reference.kind == "node" and reference.obj not in known:
             raise DescriptorError(f'node "{target}" is depend on node "{reference.obj}" which is not exists')
+        if sources is not None and reference.kind == "node" and reference.obj in names - sources:
+            raise DescriptorError(STREAM_REFERENCE)
         if reference.sign == "*#@":
             raise DescriptorError(f'node "{target}": the "*#@" reference is not supported, use "#@" or "*@"')
         # A name known only as an `origName` (an expanded sub-pipeline) passes but adds no edge.
@@ -200,6 +211,11 @@ def build_graph(
     cached = {str(name) for name in pipeline.get("cachedOutputs") or {}}
     known_names = names | cached | {str(node["origName"]) for node in nodes if node.get("origName")}
     known_paths = (flow_input_metadata or {}).get("metadata") or {}
+    kind = pipeline.get("kind") or "batch"
+    # In a stream pipeline `@` may only name dataSource nodes: flows are the topology.
+    sources = (
+        {str(n.get("nodeName")) for n in nodes if n.get("kind") == "dataSource"} if kind == "stream" else None
+    )
     graph = Graph()
     for node in nodes:
         name = str(node.get("nodeName"))
@@ -210,17 +226,20 @@ def build_graph(
         for element in node.get("input") or []:
             if check_flow_input:
                 _check_flow_input(element, known_paths)
-            _add_input_edges(graph, name, element, names, known_names)
+            _add_input_edges(graph, name, element, names, known_names, sources)
         graph.nodes[name] = node
     for edge in pipeline.get("edges") or []:
         source, target = edge.get("source"), edge.get("target")
         if source in graph.nodes and target in graph.nodes and (source, target) not in graph.edges:
             graph.edges[(source, target)] = ["waitNode", *(edge.get("types") or [])]
-    kind = pipeline.get("kind") or "batch"
     if kind != "stream" and not graph.is_acyclic():
         raise DescriptorError(f"cyclic nodes are not allowed on {kind} pipeline")
     for name, node in graph.nodes.items():
         if node.get("kind") == "output":
+            if kind == "stream":
+                raise DescriptorError(
+                    f'node "{name}" from kind output can not be used in a streaming pipeline'
+                )
             if graph.children(name):
                 raise DescriptorError(f'node "{name}" should not have child nodes')
             if not graph.parents(name):

@@ -61,7 +61,7 @@ from pipelines.services.stored import (
     update_pipeline,
 )
 from pipelines.services.stream_run import dispatch_stream_job, stream_task_ended
-from pipelines.services.submit import enqueue_start, load_flow_input, submit_job
+from pipelines.services.submit import enqueue_start, exec_answer, load_flow_input, submit_job
 
 __all__ = [
     "DEFAULT_EXPERIMENT",
@@ -86,6 +86,7 @@ __all__ = [
     "delete_readme",
     "dispatch_stream_job",
     "enqueue_start",
+    "exec_answer",
     "expire_jobs",
     "get_experiment",
     "get_pipeline_version",

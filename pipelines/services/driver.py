@@ -26,7 +26,7 @@ from pipelines.models import (
     TaskStatus,
     now_ms,
 )
-from pipelines.services import sending
+from pipelines.services import sending, streams
 from pipelines.services.common import cluster, job_graph
 from pipelines.services.ending import _fail_job, _finish_job
 from pipelines.taskspec import TaskSpec, for_message, task_spec
@@ -63,6 +63,9 @@ def start_job(job_id: str) -> None:
             ],
             ignore_conflicts=True,
         )
+        if streams.is_stream(job.pipeline):  # a stream job's nodes are the streaming runtime's
+            streams.start_stream_job(job, graph)
+            return
         _dispatch_ready(job, graph)
 
 

@@ -11,6 +11,7 @@ from hkube_site.errors import AlreadyExists, InvalidData, NotFound
 from pipelines import ports, schema, stored_triggers
 from pipelines.engine import dag, ids
 from pipelines.models import RUNNING_JOB_STATUSES, Job, Pipeline, Readme, ReadmeKind, now_ms
+from pipelines.services import streams
 from pipelines.services.common import _strip_server_fields, audit_user
 from pipelines.services.ending import stop_job
 from pipelines.services.pipeline_versions import delete_pipeline_versions, record_pipeline_version
@@ -34,7 +35,9 @@ def _validate_stored(descriptor: dict[str, Any]) -> dict[str, Any]:
         dag.build_graph(descriptor, check_flow_input=False)
     except dag.DescriptorError as exc:
         raise InvalidData(exc.message) from exc
+    streams.check_stream_rules(descriptor)
     _check_algorithms_exist(descriptor)
+    streams.check_gateway_nodes(descriptor)
     stored_triggers.check_trigger_cycles(descriptor)
     return descriptor
 

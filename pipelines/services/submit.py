@@ -19,7 +19,7 @@ from pipelines.models import (
     Pipeline,
     now_ms,
 )
-from pipelines.services import holding
+from pipelines.services import holding, streams
 from pipelines.services.common import _strip_server_fields, audit_user, cluster
 from pipelines.services.experiments import DEFAULT_EXPERIMENT, check_experiment_exists
 from pipelines.services.stored import _check_algorithms_exist
@@ -49,8 +49,10 @@ def submit_job(
         dag.build_graph(descriptor, check_flow_input=False)
     except dag.DescriptorError as exc:
         raise InvalidData(exc.message) from exc
+    streams.check_stream_rules(descriptor)
     descriptor = _expand_pipeline_nodes(descriptor)
     _check_algorithms_exist(descriptor)
+    descriptor = streams.prepare_stream(descriptor)
     _check_concurrency(descriptor)
     held = holding.is_held(descriptor, descriptor["name"], descriptor.get("experimentName", "main"))
 
@@ -103,10 +105,21 @@ def submit_job(
             audit_trail=[{"timestamp": stamp, "user": audit_user(), "action": "run"}],
             max_exceeded=held,
         )
+        streams.create_gateways(job_id, executed)
         if not held:  # a held job starts when a slot frees (holding.release_held_jobs)
             transaction.on_commit(lambda: enqueue_start(job_id, job.priority))
         events.status_changed(job, JobStatus.PENDING)
     return job
+
+
+def exec_answer(job: Job) -> dict[str, Any]:
+    """The answer to a submission: `{jobId}`, plus `gateways: [{nodeName, url}]` for a stream
+    job with gateway nodes (HKube leaves the key out otherwise)."""
+    answer: dict[str, Any] = {"jobId": job.job_id}
+    gateways = streams.gateways_of(job.pipeline)
+    if gateways:
+        answer["gateways"] = gateways
+    return answer
 
 
 def _expand_pipeline_nodes(descriptor: dict[str, Any]) -> dict[str, Any]:

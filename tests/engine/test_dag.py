@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from pipelines.engine.dag import (
+    STREAM_REFERENCE,
     DescriptorError,
     build_graph,
     flow_input_metadata,
@@ -104,10 +105,31 @@ def test_levels_keep_the_deepest_bfs_over_all_sources() -> None:
 
 
 def test_a_stream_pipeline_may_have_cycles() -> None:
-    graph = build_graph(pipeline(node("A", "@B"), node("B", "@A"), kind="stream"))
+    edges = [
+        {"source": "A", "target": "B", "types": ["customStream"]},
+        {"source": "B", "target": "A", "types": ["customStream"]},
+    ]
+    graph = build_graph(pipeline(node("A"), node("B"), kind="stream", edges=edges))
+    assert graph.edge_types("A", "B") == ["waitNode", "customStream"]
     assert not graph.is_acyclic()
     with pytest.raises(ValueError, match="cycle"):
         graph.topological_order()
+
+
+def test_a_stream_pipeline_refuses_at_references_except_to_data_sources() -> None:
+    message = STREAM_REFERENCE
+    assert message.startswith('the "@" sign is not allowed in "stream" pipeline, please use the')
+    assert error_of(pipeline(node("A"), node("B", "@A"), kind="stream")) == message
+    assert error_of(pipeline(node("A"), node("B", {"x": ["*@A"]}), kind="stream")) == message
+    source = {"nodeName": "ds", "kind": "dataSource", "spec": {"name": "d"}, "input": []}
+    graph = build_graph(pipeline(source, node("B", "@ds", "@flowInput.x"), kind="stream"))
+    assert graph.edge_types("ds", "B") == ["waitNode", "input"]
+
+
+def test_a_stream_pipeline_refuses_output_nodes() -> None:
+    out = {"nodeName": "out", "kind": "output", "input": []}
+    message = 'node "out" from kind output can not be used in a streaming pipeline'
+    assert error_of(pipeline(node("A"), out, kind="stream")) == message
 
 
 # --- validation messages, in HKube's order ---------------------------------------------------
