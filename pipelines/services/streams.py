@@ -29,6 +29,7 @@ from hkube_site.errors import InvalidData
 from pipelines import ports
 from pipelines.engine import dag, ids, streaming
 from pipelines.models import Job, now_ms
+from pipelines.services import stream_run
 
 log = logging.getLogger(__name__)
 
@@ -147,8 +148,7 @@ def parsed_streaming(job: Job) -> streaming.ParsedStreaming:
 
 def start_stream_job(job: Job, graph: dag.Graph) -> None:
     """A stream job became active and its node rows exist (`driver.start_job`, in its
-    transaction): from here the streaming runtime starts its nodes. Without one hooked here
-    the job stays active, with no task, until it is stopped or its TTL ends it."""
+    transaction): the streaming runtime sends its nodes' long-lived tasks (`stream_run.py`)."""
     flows = parsed_streaming(job)
     log.info(
         "stream job %s active at %s: entry nodes %s, default flow %s",
@@ -157,3 +157,4 @@ def start_stream_job(job: Job, graph: dag.Graph) -> None:
         flows.entry_nodes(),
         flows.default_flow,
     )
+    stream_run.dispatch_stream_job(job, graph)

@@ -191,6 +191,8 @@ class Runner:
                         result = None
                     else:
                         result = start(task.args, api) if wants_api else start(task.args)
+                        if _is_stream(task.args):
+                            api.streaming.settle()
                 except BaseException as exc:  # noqa: BLE001 - reported to the worker, traceback on stderr
                     traceback.print_exc()
                     frame = self._error_frame(_message(exc))

@@ -40,6 +40,7 @@ class Streaming:
         self._idle = threading.Condition(self._lock)
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
+        self._handling = threading.Lock()  # held while a message is handled and answered
 
     # --- the algorithm's API -------------------------------------------------------------------
 
@@ -81,18 +82,25 @@ class Streaming:
             payload = data.get("payload") if isinstance(data, dict) else None
             origin = data.get("origin") if isinstance(data, dict) else None
             send_id = data.get("sendMessageId") if isinstance(data, dict) else None
-            self._local.send_message_id = send_id
-            for listener in list(self._listeners):
-                try:
-                    listener(payload, origin)
-                except BaseException:  # noqa: BLE001 - a bad message must not end the stream
-                    traceback.print_exc()
-            self._local.send_message_id = None
-            self._send({"command": "streamingInMessageDone", "data": {"sendMessageId": send_id}})
+            with self._handling:
+                self._local.send_message_id = send_id
+                for listener in list(self._listeners):
+                    try:
+                        listener(payload, origin)
+                    except BaseException:  # noqa: BLE001 - a bad message must not end the stream
+                        traceback.print_exc()
+                self._local.send_message_id = None
+                self._send({"command": "streamingInMessageDone", "data": {"sendMessageId": send_id}})
             with self._lock:
                 self._pending -= 1
                 if self._pending == 0:
                     self._idle.notify_all()
+
+    def settle(self, timeout: float = 1.0) -> None:
+        """Wait (a while) for the message being handled to be answered: a stateful ``start``
+        that returns because of a message must not overtake that message's answer."""
+        if self._handling.acquire(timeout=timeout):
+            self._handling.release()
 
     def drain(self, timeout: float = 60.0) -> None:
         """Wait until every queued message was handled, sending ``stopping`` every second."""
