@@ -298,6 +298,40 @@ STREAM_SINK = python(
 )
 
 
+# The same three written for HKube's published Python wrapper (hkubeApi.sendMessage,
+# registerInputListener, startMessageListening; the stateless start per message).
+HKUBE_STREAM_SOURCE = python(
+    "import time",
+    "active = [True]",
+    "def start(args, hkubeApi):",
+    "    active[0] = True",
+    "    for n in range(args['input'][0]):",
+    "        hkubeApi.sendMessage({'n': n})",
+    "    while active[0]:",
+    "        time.sleep(0.05)",
+    "    return 'source stopped'",
+    "def stop(data):",
+    "    active[0] = False",
+)
+HKUBE_STREAM_DOUBLE = python(
+    "def start(args, hkubeApi):",
+    "    message = args['streamInput']['message']",
+    "    return {'n': message['n'], 'value': message['n'] * 2}",
+)
+HKUBE_STREAM_SINK = python(
+    "import time",
+    "def start(args, hkubeApi):",
+    "    wanted, numbers = args['input'][0], []",
+    "    def on_message(message, origin):",
+    "        numbers.append([message['n'], message['value'], origin])",
+    "    hkubeApi.registerInputListener(onMessage=on_message)",
+    "    hkubeApi.startMessageListening()",
+    "    while len(numbers) < wanted:",
+    "        time.sleep(0.05)",
+    "    return numbers",
+)
+
+
 # --- applying them ---------------------------------------------------------------------------
 
 
