@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DRAIN_SECONDS = 30.0
+IN_ORDER_WINDOW = 50  # streamingInMessage frames in flight to a wrapper that keeps their order
 INPUT_DELAY_SECONDS = 1.0  # HKube's wrapper drops messages that come before its listener
 
 
@@ -116,6 +117,8 @@ def run(
                 producer=producer,
                 consumer=consumer,
                 send=session.send,
+                # Our wrappers handle messages in order; HKube's one thread per frame.
+                window=IN_ORDER_WINDOW if session.pipelined else 1,
                 input_delay=0.0 if session.pipelined else INPUT_DELAY_SECONDS,
             )
             task.relay, task.session = relay, session

@@ -120,6 +120,7 @@ class Task:
             producer=Producer(client, keys, node),
             consumer=Consumer(client, keys, node, parents, consumer or f"{node}-0", claim_idle_ms=500),
             send=session.send,
+            window=50,
         )
         self.payload = {
             "jobId": keys.job_id,

@@ -4,10 +4,12 @@ and the transport (HKube's v1 streaming path, protocol reference §3-§4).
 - Out: the algorithm's ``streamingOutMessage {message, flowName, sendMessageId}`` goes to the
   next nodes of this node in the message's flow: ``flowName`` when given, else the flow of the
   incoming message it answers (``sendMessageId``), else the default flow.
-- In: messages read from this node's incoming edges go to the algorithm one at a time as
-  ``streamingInMessage {payload, origin, sendMessageId}``; the next one goes after its
-  ``streamingInMessageDone {sendMessageId}``, so a node sees each edge in order and its
-  outputs leave before the input is acknowledged (``Consumer.done``, per batch).
+- In: messages read from this node's incoming edges go to the algorithm as
+  ``streamingInMessage {payload, origin, sendMessageId}``, ``window`` at a time (1 for a
+  wrapper that handles each frame on a thread of its own, as HKube's Python wrapper does;
+  more for ours, which handles them in order); the next ones go after their
+  ``streamingInMessageDone {sendMessageId}``, so a node sees each edge in order and the
+  outputs of a batch leave before it is acknowledged (``Consumer.done``).
 
 Message ids are deterministic: a node's own message is ``<node>.<run>:<n>`` (``run`` names the
 task and its attempt), an output is ``<input id>><node>.<k>`` (its k-th output), so an input
@@ -22,6 +24,7 @@ import itertools
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -80,6 +83,7 @@ class Relay:
         consumer: Consumer | None,
         send: Callable[[dict[str, Any]], bool],
         batch: int = 100,
+        window: int = 1,
         input_delay: float = 0.0,
         quiet_seconds: float = 1.0,
     ) -> None:
@@ -91,20 +95,25 @@ class Relay:
         self.consumer = consumer
         self._send = send
         self.batch = batch
+        self.window = max(1, window)
         self.input_delay = input_delay
         self.quiet_seconds = quiet_seconds
         self._seq = itertools.count()
-        self._ids = itertools.count(1)
+        # sendMessageIds unique across tasks: a warm process may still answer an earlier one.
+        self._token = uuid.uuid4().hex[:8]
+        self._ids = (f"{self._token}-{n}" for n in itertools.count(1))
         self._lock = threading.Condition()
         self._inflight: dict[Any, Message] = {}
         self._outputs: dict[Any, int] = {}
         self._answered: set[Any] = set()
         self._closed = False
         self._draining = False
+        self._paused = False
         self._drained = threading.Event()
         self._thread: threading.Thread | None = None
         self.stopping_seen = 0
         self.unrouted = 0
+        self.stale = 0
 
     # --- the algorithm's messages (called on the session's run_task thread) ------------------
 
@@ -118,8 +127,10 @@ class Relay:
             self._out(data)
         elif command == IN_MESSAGE_DONE and isinstance(data, Mapping):
             with self._lock:
-                self._answered.add(data.get("sendMessageId"))
-                self._lock.notify_all()
+                send_id = data.get("sendMessageId")
+                if send_id in self._inflight:  # else an answer to an earlier task's message
+                    self._answered.add(send_id)
+                    self._lock.notify_all()
         elif command == STOPPING:
             self.stopping_seen += 1
         return True
@@ -130,6 +141,11 @@ class Relay:
             answering = self._inflight.get(send_id) if send_id is not None else None
             if answering is not None:
                 k = self._outputs[send_id] = self._outputs.get(send_id, 0) + 1
+        if send_id is not None and answering is None:
+            # The output of a message this relay never sent: an earlier task's, on a warm
+            # process. That message was not acknowledged, so it is handled again.
+            self.stale += 1
+            return
         flow_name = data.get("flowName")
         if answering is not None:
             flow = str(flow_name or answering.flow or self.default_flow)
@@ -160,7 +176,7 @@ class Relay:
         if self.input_delay:
             time.sleep(self.input_delay)
         quiet_since: float | None = None
-        while not self._closed:
+        while not self._closed and not self._paused:
             try:
                 batch = consumer.receive(count=self.batch, block_ms=100)
             except Exception:
@@ -172,42 +188,48 @@ class Relay:
                     quiet_since = quiet_since or time.monotonic()
                     if time.monotonic() - quiet_since >= self.quiet_seconds:
                         self._drained.set()
+                        return  # nothing more goes to the algorithm: it is stopped next
                 continue
             quiet_since = None
             fresh, duplicates = consumer.split(batch)
             consumer.done(duplicates, duplicate=True)
             began = time.perf_counter()
             handled: list[Message] = []
-            for message in fresh:
-                if not self._deliver(message):
+            for first in range(0, len(fresh), self.window):
+                window = fresh[first : first + self.window]
+                answered = self._deliver(window)
+                handled += answered
+                if len(answered) < len(window):
                     break
-                handled.append(message)
             consumer.done(handled, (time.perf_counter() - began) * 1000)
             if len(handled) < len(fresh):
                 return  # the session is gone: the rest stays pending for the next run
 
-    def _deliver(self, message: Message) -> bool:
-        send_id = next(self._ids)
+    def _deliver(self, messages: list[Message]) -> list[Message]:
+        """Send ``messages`` and wait for their answers; returns those answered (all of them
+        unless the session ended)."""
         with self._lock:
-            self._inflight[send_id] = message
-        frame = {
-            "command": IN_MESSAGE,
-            "data": {"payload": message.payload, "origin": message.origin, "sendMessageId": send_id},
-        }
+            numbered: list[tuple[str, Message]] = [(next(self._ids), message) for message in messages]
+            for send_id, message in numbered:
+                self._inflight[send_id] = message
+        sent: list[tuple[str, Message]] = []
         try:
-            if not self._send(frame):
-                return False
+            for send_id, message in numbered:
+                data = {"payload": message.payload, "origin": message.origin, "sendMessageId": send_id}
+                if not self._send({"command": IN_MESSAGE, "data": data}):
+                    break
+                sent.append((send_id, message))
             with self._lock:
-                while send_id not in self._answered:
-                    if self._closed:
-                        return False
+                while not self._closed and any(i not in self._answered for i, _ in sent):
                     self._lock.wait(0.5)
-                self._answered.discard(send_id)
-            return True
+                answered = [m for i, m in sent if i in self._answered]
+            return answered
         finally:
             with self._lock:
-                self._inflight.pop(send_id, None)
-                self._outputs.pop(send_id, None)
+                for send_id, _ in numbered:
+                    self._inflight.pop(send_id, None)
+                    self._outputs.pop(send_id, None)
+                    self._answered.discard(send_id)
 
     # --- the end ------------------------------------------------------------------------------
 
@@ -215,7 +237,9 @@ class Relay:
         """Keep relaying until this node's streams stay empty for ``quiet_seconds`` (or
         ``timeout``); returns whether they did."""
         self._draining = True
-        return self._drained.wait(timeout)
+        drained = self._drained.wait(timeout)
+        self._paused = True  # no new message goes out: the algorithm is stopped next
+        return drained
 
     def close(self) -> None:
         """Stop relaying (the session ended); an input not answered stays pending."""

@@ -65,8 +65,16 @@ class Streaming:
     # --- the runner's side -----------------------------------------------------------------------
 
     def new_task(self) -> None:
+        """A new task: listeners and messages left from the one before are dropped."""
         self._stopped.clear()
         self._listeners = []
+        while True:
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+            with self._lock:
+                self._pending -= 1
 
     def on_message(self, data: Any) -> None:
         """A ``streamingInMessage`` from the worker (called on the reader thread)."""
