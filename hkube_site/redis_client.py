@@ -243,3 +243,10 @@ class StreamKeys:
 
 def stream_keys(job_id: str) -> StreamKeys:
     return StreamKeys(job_id)
+
+
+def delete_stream_keys(job_id: str) -> int:
+    """Remove every key of a stream job's transport (its streams, sets and counters); returns
+    how many were removed. For jobs long ended: a job that just ended may still be draining."""
+    keys = list(client().scan_iter(match=f"{stream_keys(job_id).prefix}*", count=500))
+    return int(client().delete(*keys)) if keys else 0

@@ -124,3 +124,13 @@ def test_remove_job_deletes_every_key(client: redis.Redis, keys: StreamKeys) -> 
     consumer.done(consumer.receive(block_ms=10))
     transport.remove_job(client, keys, ["a", "b"])
     assert client.keys(keys.prefix + "*") == []
+
+
+def test_gc_deletes_a_jobs_stream_keys(real_redis: redis.Redis) -> None:
+    from hkube_site import redis_client
+
+    keys = stream_keys("job-gc")
+    Consumer(real_redis, keys, "b", ["a"], "b-0")
+    Producer(real_redis, keys, "a").send(["b"], 1, "a:1", None)
+    assert redis_client.delete_stream_keys("job-gc") == 3  # the stream, the edge set, the counters
+    assert real_redis.keys(keys.prefix + "*") == []
