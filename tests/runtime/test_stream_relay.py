@@ -169,13 +169,16 @@ def tasks() -> Iterator[list[Task]]:
 def test_source_double_sink_every_number_once_in_order(
     start_wrapper: SessionFactory, client: redis.Redis, keys: StreamKeys, tasks: list[Task]
 ) -> None:
-    count = 2000
+    count = 5000
     sink = Task(start_wrapper("python", SINK), client, keys, "sink", "stateful", [count])
     double = Task(start_wrapper("python", DOUBLE), client, keys, "double", "stateless", [])
+    began = time.perf_counter()
     source = Task(start_wrapper("python", SOURCE), client, keys, "src", "stateful", [count, None])
     tasks += [sink, double, source]
 
     outcome = sink.wait()
+    took = time.perf_counter() - began
+    print(f"{count} messages source -> double -> sink: {took:.2f} s, {count / took:,.0f} messages/s")
 
     assert outcome.status == "done", outcome.error
     assert [m["n"] for m, _ in outcome.result] == list(range(count))
