@@ -60,7 +60,7 @@ from pipelines.services.stored import (
     store_pipeline,
     update_pipeline,
 )
-from pipelines.services.stream_run import dispatch_stream_job, stream_task_ended
+from pipelines.services.stream_run import dispatch_stream_job, stream_algorithms, stream_task_ended
 from pipelines.services.submit import enqueue_start, exec_answer, load_flow_input, submit_job
 
 __all__ = [
@@ -124,6 +124,7 @@ __all__ = [
     "stop_job",
     "stop_jobs",
     "store_pipeline",
+    "stream_algorithms",
     "stream_task_ended",
     "submit_job",
     "update_pipeline",

@@ -111,3 +111,17 @@ def stream_task_ended(job_id: str, node_name: str, status: str) -> None:
         log.info("stream job %s: stateful node %s ended, the job completes", job_id, node_name)
         _finish_job(job, job_graph(job))
         _stop_running_nodes(job)  # the other nodes' tasks drain and stop
+
+
+def stream_algorithms() -> dict[str, str]:
+    """Algorithms serving nodes of running stream jobs -> `stateful` when one of those nodes
+    is, else `stateless` (the executor places their work first, hkube-cluster.md)."""
+    found: dict[str, str] = {}
+    rows = JobNode.objects.filter(
+        status=NodeStatus.ACTIVE, job__status=JobStatus.ACTIVE, job__pipeline__kind="stream"
+    ).values_list("algorithm_name", "spec")
+    for name, spec in rows:
+        state = str((spec or {}).get("stateType") or STATELESS)
+        if found.get(name) != STATEFUL:
+            found[name] = state
+    return found
