@@ -132,6 +132,11 @@ def _control_loop(stop: threading.Event) -> None:
                 data = json.loads(message["data"])
                 if "stop" in data:
                     runner().on_stop(str(data["stop"]))
+                elif "stopReplica" in data:  # the autoscaler (algorithms/stream_scaling.py)
+                    replica = data["stopReplica"]
+                    runner().on_stop_replica(
+                        str(replica["jobId"]), str(replica["nodeName"]), int(replica["batchIndex"])
+                    )
                 elif "finished" in data:  # a sub-pipeline's parent task may be waiting here
                     code_api.job_finished(str(data["finished"]))
         except Exception as exc:  # noqa: BLE001 - reconnect after a Redis hiccup

@@ -240,9 +240,27 @@ class StreamKeys:
     def edges(self) -> str:
         return f"{self.prefix}edges"
 
+    @property
+    def scale(self) -> str:
+        """The autoscaler's state: a hash of ``reading`` (the last counters read, JSON),
+        ``replicas:<node>`` (the batch indexes running, JSON) and ``down:<node>`` (when the
+        node was last scaled down)."""
+        return f"{self.prefix}scale"
+
+    @property
+    def metrics(self) -> str:
+        """The per-edge figures of the last autoscaler tick (JSON), for status and graph."""
+        return f"{self.prefix}metrics"
+
 
 def stream_keys(job_id: str) -> StreamKeys:
     return StreamKeys(job_id)
+
+
+def stream_metrics(job_id: str) -> dict[str, dict[str, float]]:
+    """Per edge (``"source>target"``), the figures the autoscaler last wrote (empty before)."""
+    raw = client().get(stream_keys(job_id).metrics)
+    return dict(json.loads(raw)) if raw else {}
 
 
 def delete_stream_keys(job_id: str) -> int:

@@ -68,6 +68,16 @@ class Runner:
         if self.current_job == job_id and session is not None:
             session.stop(force=True)
 
+    def on_stop_replica(self, job_id: str, node: str, batch_index: int) -> None:
+        """The autoscaler scales a stateless stream node down: this replica, if it runs here."""
+        stream = self.stream
+        if stream is not None and (stream.job_id, stream.node, stream.batch_index) == (
+            job_id,
+            node,
+            batch_index,
+        ):
+            stream.release()
+
     def close(self) -> None:
         with self.lock:
             if self.session is not None:

@@ -54,8 +54,10 @@ def session_env() -> dict[str, str]:
 class StreamTask:
     """The stream task a worker runs now; ``stop`` may come from the control thread."""
 
-    def __init__(self, job_id: str) -> None:
+    def __init__(self, job_id: str, node: str = "", batch_index: int = 0) -> None:
         self.job_id = job_id
+        self.node = node
+        self.batch_index = batch_index
         self.stopping = False
         self.relay: Relay | None = None
         self.session: AlgorithmSession | None = None
@@ -68,10 +70,25 @@ class StreamTask:
             self.stopping = True
         threading.Thread(target=self._drain_then_stop, name="stream-stop", daemon=True).start()
 
-    def _drain_then_stop(self) -> None:
+    def release(self) -> None:
+        """The autoscaler stops this replica: it takes no new message, finishes the batch it
+        has (acknowledged as usual; the other replicas take what is left), then the algorithm
+        gets ``stop``."""
+        with self._lock:
+            if self.stopping:
+                return
+            self.stopping = True
+        threading.Thread(
+            target=self._drain_then_stop, args=(False,), name="stream-release", daemon=True
+        ).start()
+
+    def _drain_then_stop(self, wait_for_quiet: bool = True) -> None:
         relay, session = self.relay, self.session
         if relay is not None:
-            relay.drain(DRAIN_SECONDS)
+            if wait_for_quiet:
+                relay.drain(DRAIN_SECONDS)
+            else:
+                relay.release(DRAIN_SECONDS)
         if session is None:
             return
         deadline = time.monotonic() + 10.0
@@ -92,7 +109,7 @@ def run(
     job_id, node = spec["jobId"], spec["nodeName"]
     task_id = ids.task_id(job_id, node, batch_index)
     started = int(time.time() * 1000)
-    task = StreamTask(job_id)
+    task = StreamTask(job_id, node, batch_index)
     runner.stream = task
     client = rc.client()
     keys = rc.stream_keys(job_id)

@@ -241,6 +241,13 @@ class Relay:
         self._paused = True  # no new message goes out: the algorithm is stopped next
         return drained
 
+    def release(self, timeout: float) -> None:
+        """Take no new message; wait (up to ``timeout``) for the batch being handled to be
+        answered and acknowledged (a replica scaled down)."""
+        self._paused = True
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
     def close(self) -> None:
         """Stop relaying (the session ended); an input not answered stays pending."""
         with self._lock:
