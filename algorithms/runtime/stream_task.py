@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from django.conf import settings
 
@@ -31,9 +31,6 @@ from pipelines.logs import TaskLog
 from pipelines.services.recording import TaskRecord
 from pipelines.services.recording import task_record as record
 from pipelines.taskspec import TaskSpec
-
-if TYPE_CHECKING:
-    from algorithms.runtime.runner import Runner
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +47,18 @@ def session_env() -> dict[str, str]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     return {"STORAGE_PROTOCOL": "v1", "STREAMING_DISCOVERY_PORT": str(port)}
+
+
+class Runner(Protocol):
+    """What a stream task needs of the worker's runner (``runner.Runner``)."""
+
+    worker_id: str
+    stopped_jobs: set[str]
+    stream: StreamTask | None
+
+    def store_outcome(
+        self, session: AlgorithmSession, spec: TaskSpec, task_id: str, outcome: TaskOutcome
+    ) -> dict[str, Any]: ...
 
 
 class StreamTask:
