@@ -57,3 +57,6 @@ class Directory:
         return services.create_gateway(
             gateway_name=gateway_name, url=url, job_id=job_id, node_name=node_name, spec=spec
         )
+
+    def delete_gateways(self, names: Iterable[str]) -> None:
+        services.delete_gateways(names)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -296,6 +297,13 @@ def create_gateway(*, gateway_name: str, url: str, job_id: str, node_name: str, 
         descriptor["description"] = spec["description"]
     _store_new(schema.validate_algorithm(descriptor, use_defaults=True))
     return name
+
+
+def delete_gateways(names: Iterable[str]) -> None:
+    """The gateway algorithms of an ended stream job (other algorithms of these names stay)."""
+    for algorithm in Algorithm.objects.filter(name__in=list(names)):
+        if (algorithm.descriptor or {}).get("kind") == "gateway":
+            algorithm.delete()
 
 
 def insert_algorithm(payload: dict[str, Any], *, allow_overwrite: bool = False) -> ApplyResult:

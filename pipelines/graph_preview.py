@@ -45,14 +45,16 @@ def streaming_flow_graph(body: object) -> dict[str, Any]:
     nodes = pipeline.get("nodes")
     if not isinstance(nodes, list) or not all(isinstance(node, dict) for node in nodes):
         raise InvalidData("data.pipeline.nodes should be array")
+    flows = pipeline.get("streaming")
     try:
         if (pipeline.get("kind") or "batch") != "stream":
             streaming.build_streaming(pipeline)
-            graph = dag.build_graph(pipeline, check_flow_input=False)
+            descriptor = schema.validate_pipeline(copy.deepcopy(pipeline), use_defaults=True)
+            graph = dag.build_graph(descriptor, check_flow_input=False)
             return {"nodes": nodes, "edges": [{"from": s, "to": t} for s, t in graph.edges]}
         edges = streaming.preview_edges(
             nodes,
-            pipeline.get("streaming"),
+            flows if isinstance(flows, dict) else None,
             key_flow=checked.get("keyFlow"),
             all_flows=bool(checked.get("isBuildAllFlows")),
         )

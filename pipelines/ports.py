@@ -68,6 +68,10 @@ class AlgorithmDirectory(Protocol):
         name. Raises `InvalidData` (`gateway <name> already exists`, or the descriptor's schema)."""
         ...
 
+    def delete_gateways(self, names: Iterable[str]) -> None:
+        """Remove these gateway algorithms (kind gateway only) once their job has ended."""
+        ...
+
 
 _directory: AlgorithmDirectory | None = None
 

@@ -16,8 +16,9 @@ import logging
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from django.conf import settings
 
@@ -30,9 +31,6 @@ from pipelines.logs import TaskLog
 from pipelines.services.recording import TaskRecord
 from pipelines.services.recording import task_record as record
 from pipelines.taskspec import TaskSpec
-
-if TYPE_CHECKING:
-    from algorithms.runtime.runner import Runner
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +49,18 @@ def session_env() -> dict[str, str]:
     return {"STORAGE_PROTOCOL": "v1", "STREAMING_DISCOVERY_PORT": str(port)}
 
 
+class Runner(Protocol):
+    """What a stream task needs of the worker's runner (``runner.Runner``)."""
+
+    worker_id: str
+    stopped_jobs: set[str]
+    stream: StreamTask | None
+
+    def store_outcome(
+        self, session: AlgorithmSession, spec: TaskSpec, task_id: str, outcome: TaskOutcome
+    ) -> dict[str, Any]: ...
+
+
 class StreamTask:
     """The stream task a worker runs now; ``stop`` may come from the control thread."""
 
@@ -61,6 +71,7 @@ class StreamTask:
         self.stopping = False
         self.relay: Relay | None = None
         self.session: AlgorithmSession | None = None
+        self.ended = False
         self._lock = threading.Lock()
 
     def stop(self) -> None:
@@ -83,14 +94,19 @@ class StreamTask:
         ).start()
 
     def _drain_then_stop(self, wait_for_quiet: bool = True) -> None:
+        deadline = time.monotonic() + 10.0
+        # A stop that comes while the algorithm is being (re)started waits for its run.
+        while (self.relay is None or self.session is None) and not self.ended:
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.1)
         relay, session = self.relay, self.session
-        if relay is not None:
-            if wait_for_quiet:
-                relay.drain(DRAIN_SECONDS)
-            else:
-                relay.release(DRAIN_SECONDS)
-        if session is None:
+        if relay is None or session is None:
             return
+        if wait_for_quiet:
+            relay.drain(DRAIN_SECONDS)
+        else:
+            relay.release(DRAIN_SECONDS)
         deadline = time.monotonic() + 10.0
         # The task may be between two runs of its algorithm: wait for the run to begin.
         while not session.stop(force=False) and session.alive and time.monotonic() < deadline:
@@ -128,7 +144,8 @@ def run(
             consumer = Consumer(client, keys, node, list(spec.get("parents") or []), task_id)
             relay = Relay(
                 node=node,
-                run=f"{batch_index}.{attempt}",
+                # A new run's own messages are new ones, even after the worker itself died.
+                run=f"{batch_index}.{uuid.uuid4().hex[:8]}",
                 flows=flows,
                 default_flow=str(spec.get("defaultFlow") or ""),
                 producer=producer,
@@ -138,9 +155,10 @@ def run(
                 window=IN_ORDER_WINDOW if session.pipelined else 1,
                 input_delay=0.0 if session.pipelined else INPUT_DELAY_SECONDS,
             )
-            task.relay, task.session = relay, session
             payload = payload_of(session)
+            task.relay, task.session = relay, session
             outcome = _run_once(session, payload, relay)
+            task.relay = task.session = None
             task_log.add(session.drain_log_records())
             if task.stopping or outcome.status == "stopped":
                 return _stopped(runner, spec, batch_index, started)
@@ -160,6 +178,7 @@ def run(
             log.warning("stream job %s node %s: %s; starting it again", job_id, node, message)
             time.sleep(min(5.0, 0.2 * attempt))
     finally:
+        task.ended = True
         runner.stream = None
 
 

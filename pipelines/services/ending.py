@@ -25,7 +25,7 @@ from pipelines.models import (
     TaskStatus,
     now_ms,
 )
-from pipelines.services import holding
+from pipelines.services import holding, streams
 from pipelines.services.common import audit_user, cluster
 from pipelines.services.status import _freeze_status
 from storage import paths
@@ -74,6 +74,7 @@ def _fail_job(job: Job, error: str, node_name: str | None) -> None:
         events.status_changed(job, JobStatus.FAILED, "error")
         events.finished(job.job_id)
         holding.job_ended(job)
+        streams.job_ended(job)
         _stop_sub_pipelines(job.job_id, f"parent pipeline failed. {error}")
 
 
@@ -95,6 +96,7 @@ def _finish_job(job: Job, graph: dag.Graph) -> None:
         events.status_changed(job, JobStatus.COMPLETED)
         events.finished(job_id)
         holding.job_ended(job)
+        streams.job_ended(job)
 
 
 def assemble_results(job: Job, graph: dag.Graph) -> list[dict[str, Any]]:
@@ -150,6 +152,7 @@ def stop_job(job_id: str, reason: str = "stopped due to request") -> bool:
         events.status_changed(job, JobStatus.STOPPED)
         events.finished(job_id)
         holding.job_ended(job)
+        streams.job_ended(job)
         _stop_sub_pipelines(job_id, f"parent pipeline stopped. {reason}")
     return True
 

@@ -10,7 +10,8 @@ The checks run where HKube runs them (hkube-api §3.1.1, §3.3, §4.6):
   the gateway nodes' algorithm names, and the parsed flows: `edges` of type `customStream`,
   `streaming.parsedFlow`, `streaming.defaultFlow`, `streaming.gateways`; then no node
   outside the flows' targets may be stateless (HKube's graph check at exec);
-- `create_gateways` (exec, in the job's transaction): the `<name>-gateway` algorithms.
+- `create_gateways` (exec, in the job's transaction): the `<name>-gateway` algorithms,
+  removed by `job_ended` when the job ends.
 
 A node's state type is resolved before the replica-count rule: HKube reads only the node's
 own `stateType` there, so a node that leaves it to its algorithm cannot set
@@ -28,8 +29,7 @@ from typing import Any
 from hkube_site.errors import InvalidData
 from pipelines import ports
 from pipelines.engine import dag, ids, streaming
-from pipelines.models import Job, now_ms
-from pipelines.services import stream_run
+from pipelines.models import Job
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +136,16 @@ def create_gateways(job_id: str, pipeline: dict[str, Any]) -> None:
         )
 
 
+def job_ended(job: Job) -> None:
+    """A stream job ended (completed, failed or stopped): its gateway algorithms go, as HKube
+    removes them once the job has its result."""
+    if not is_stream(job.pipeline):
+        return
+    names = [str(n["algorithmName"]) for n in job.pipeline.get("nodes") or [] if n.get("kind") == "gateway"]
+    if names:
+        ports.get().delete_gateways(names)
+
+
 def parsed_streaming(job: Job) -> streaming.ParsedStreaming:
     """A stream job's flows, as stored on its executed pipeline at submission."""
     field = (job.pipeline or {}).get("streaming") or {}
@@ -148,13 +158,11 @@ def parsed_streaming(job: Job) -> streaming.ParsedStreaming:
 
 def start_stream_job(job: Job, graph: dag.Graph) -> None:
     """A stream job became active and its node rows exist (`driver.start_job`, in its
-    transaction): the streaming runtime sends its nodes' long-lived tasks (`stream_run.py`)."""
+    transaction); the driver then sends its nodes' long-lived tasks (`stream_run.py`)."""
     flows = parsed_streaming(job)
     log.info(
-        "stream job %s active at %s: entry nodes %s, default flow %s",
+        "stream job %s active: entry nodes %s, default flow %s",
         job.job_id,
-        now_ms(),
         flows.entry_nodes(),
         flows.default_flow,
     )
-    stream_run.dispatch_stream_job(job, graph)

@@ -241,6 +241,19 @@ def test_gateway_nodes_get_their_algorithm_and_url(stream_api: Api) -> None:
     assert again == (400, "gateway cams-gateway already exists")
 
 
+def test_a_stopped_stream_job_removes_its_gateway_algorithms(stream_api: Api) -> None:
+    body = stream(
+        {"nodeName": "in", "kind": "gateway", "spec": {"name": "door"}}, node("B"), flows={"f": "in >> B"}
+    )
+    _, answer = stream_api.post("exec/raw", body)
+    services.start_job(answer["jobId"])
+    assert Algorithm.objects.filter(name="door-gateway").exists()
+    assert stream_api.post("exec/stop", {"jobId": answer["jobId"]})[0] == 200
+    assert not Algorithm.objects.filter(name="door-gateway").exists()
+    assert Algorithm.objects.filter(name="green-alg").exists()
+    assert stream_api.post("exec/raw", body)[0] == 200  # the name is free again
+
+
 def test_two_gateways_of_one_name_in_one_submission(stream_api: Api) -> None:
     gate = {"kind": "gateway", "spec": {"name": "twin"}}
     body = stream({"nodeName": "A", **gate}, {"nodeName": "B", **gate}, flows={"f": "A >> B"})
@@ -346,3 +359,27 @@ def test_graph_by_streaming_flow_of_a_batch_pipeline_draws_its_references(stream
     pipeline = {"name": "b", "nodes": [node("A"), node("B", input=["@A"])]}
     status, answer = stream_api.post("exec/getGraphByStreamingFlow", {"pipeline": pipeline})
     assert (status, answer) == (200, {"nodes": pipeline["nodes"], "edges": [{"from": "A", "to": "B"}]})
+
+
+@pytest.mark.parametrize(
+    "pipeline",
+    [
+        {"kind": "stream", "nodes": "x"},
+        {"kind": "stream", "nodes": [1]},
+        {"kind": "stream", "nodes": [{"nodeName": 5}], "streaming": "A >> B"},
+        {"kind": "stream", "nodes": [{"nodeName": "A"}], "streaming": {"flows": ["A >> B"]}},
+        {"kind": "stream", "nodes": [{"nodeName": "A"}], "streaming": {"flows": {"f": 7}}},
+        {
+            "kind": "stream",
+            "nodes": [{"nodeName": "A"}, {"nodeName": "B"}],
+            "streaming": {"flows": {"f": "A>>B"}},
+        },
+        {"kind": "batch", "nodes": [{"nodeName": "A", "input": 3}]},
+        {"nodes": [{"nodeName": "A", "algorithmName": "green-alg", "input": ["@B"]}]},
+    ],
+)
+def test_graph_by_streaming_flow_answers_odd_shapes_without_a_server_error(
+    stream_api: Api, pipeline: dict[str, Any]
+) -> None:
+    status, answer = stream_api.post("exec/getGraphByStreamingFlow", {"pipeline": pipeline})
+    assert status in (200, 400), answer

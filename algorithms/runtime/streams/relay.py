@@ -11,8 +11,8 @@ and the transport (HKube's v1 streaming path, protocol reference §3-§4).
   ``streamingInMessageDone {sendMessageId}``, so a node sees each edge in order and the
   outputs of a batch leave before it is acknowledged (``Consumer.done``).
 
-Message ids are deterministic: a node's own message is ``<node>.<run>:<n>`` (``run`` names the
-task and its attempt), an output is ``<input id>><node>.<k>`` (its k-th output), so an input
+Message ids are deterministic: a node's own message is ``<node>.<run>:<n>`` (``run`` is new each
+time the algorithm starts), an output is ``<input id>><node>.<k>`` (its k-th output), so an input
 processed again after a crash produces the same ids and the next node drops the copies.
 
 Plain Python: ``send`` delivers a frame to the algorithm (``AlgorithmSession.send``).
@@ -237,6 +237,8 @@ class Relay:
         """Keep relaying until this node's streams stay empty for ``quiet_seconds`` (or
         ``timeout``); returns whether they did."""
         self._draining = True
+        if self._closed:
+            return True
         drained = self._drained.wait(timeout)
         self._paused = True  # no new message goes out: the algorithm is stopped next
         return drained
