@@ -4,6 +4,7 @@
   node's tasks go to its algorithm queue at once: one task per stateful node, and
   `minStatelessCount` replicas per stateless node (at least one: a flow sends to it, and a
   node with no replica would only fill its buffer until messages are dropped).
+  A gateway node gets no task: the API serves it (`algorithms/gateway_ingress.py`).
 - `stream_task_ended` (from the algorithm worker, after the task's row is recorded): a
   stateful node's task that succeeded (its `start` returned) completes the job, and the
   other nodes' tasks are stopped. Any other end (an error, a crash, a stop) changes nothing:
@@ -68,6 +69,12 @@ def dispatch_stream_job(job: Job, graph: dag.Graph) -> None:
     stamp = now_ms()
     for node in JobNode.objects.filter(job=job, status=NodeStatus.CREATING):
         descriptor = graph.nodes[node.node_name]
+        if descriptor.get("kind") == "gateway":
+            # Served by the API (algorithms/gateway_ingress.py): no task, no worker to wait for.
+            JobNode.objects.filter(pk=node.pk, status=NodeStatus.CREATING).update(
+                status=NodeStatus.ACTIVE, is_batch=False, total=1, start_time=stamp
+            )
+            continue
         plan = planning.plan_node(descriptor, outputs={}, flow_input=_flow_input_ref(job), cluster=cluster())
         childs, parents = neighbours(parsed_flow, node.node_name)
         state_type = str(descriptor.get("stateType") or STATELESS)

@@ -51,3 +51,9 @@ def test_graphql_is_a_read_for_a_viewer():
     assert required_role("POST", "/graphql") == Role.VIEWER
     assert required_role("POST", "/hkube/api-server/graphql/") == Role.VIEWER
     assert required_role("POST", "/api/v1/gc/clean") == Role.ADMIN
+
+
+def test_a_gateway_message_is_an_operators() -> None:
+    assert required_role("POST", "/hkube/gateway/gw1/streaming/message") == Role.OPERATOR
+    assert required_role("GET", "/hkube/gateway/gw1/streaming/info") == Role.VIEWER
+    assert required_role("POST", "/hkube/gateway/gw1/other") == Role.ADMIN
