@@ -20,7 +20,7 @@ from algorithms.runtime.streams.transport import Producer
 from hkube_site import redis_client as rc
 from hkube_site.errors import InvalidData, NotFound
 from pipelines.engine import streaming
-from pipelines.models import Job, JobStatus
+from pipelines.models import FINAL_JOB_STATUSES, Job
 
 
 @dataclass(frozen=True)
@@ -33,11 +33,14 @@ class Gateway:
 
 
 def find(gateway_name: str) -> Gateway:
-    """The running job whose gateway is `gateway_name`; `NotFound` (HKube's envelope) when
-    none runs (never existed, or its job ended)."""
+    """The job (running or about to) whose gateway is `gateway_name`; `NotFound` (HKube's
+    envelope) when there is none (never existed, or its job ended)."""
     url = streaming.gateway_url(gateway_name)
-    jobs = Job.objects.filter(status=JobStatus.ACTIVE, pipeline__kind="stream").values_list(
-        "job_id", "pipeline_name", "pipeline"
+    # A job not started yet takes messages too: they wait in the streams for the next nodes.
+    jobs = (
+        Job.objects.filter(pipeline__kind="stream")
+        .exclude(status__in=FINAL_JOB_STATUSES)
+        .values_list("job_id", "pipeline_name", "pipeline")
     )
     for job_id, pipeline_name, pipeline in jobs:
         stream = pipeline.get("streaming") or {}
