@@ -111,10 +111,13 @@ def test_a_killed_stateless_replica_loses_no_message(hkube: Cluster, algorithms:
     job_id = hkube.submit(body)
 
     def replicas() -> list[dict[str, Any]] | None:
+        # Busy: running this job's replicas (an idle worker of an earlier test may linger).
         found = [
-            w for w in hkube.workers() if w["algorithm"] == algorithms["double"] and w.get("algorithmPid")
+            w
+            for w in hkube.workers()
+            if w["algorithm"] == algorithms["double"] and w["busy"] and w.get("algorithmPid")
         ]
-        return found if len(found) == 2 else None
+        return found if len(found) >= 2 else None
 
     workers = eventually(replicas, 120, "two double replicas")
     eventually(lambda: edge_stats(hkube, job_id).get("double>sink", {}).get("received", 0) > 100, 60)
