@@ -1,6 +1,7 @@
 """The stream transport alone (algorithms/runtime/streams/transport.py): one producer thread,
 one consumer thread on one edge, through a Redis started for the run. Prints messages per
-second and the send-to-receive latency (p50, p99) for 1 KB messages, and the same relay done
+second and the send-to-receive latency (p50, p99) for 1 KB messages, sent one per round trip
+and 100 per round trip (``send_many``), and the same relay done
 with one database row per message (SQLite in WAL mode, a lower bound of a database round
 trip) for comparison. Used for the figures in docs/streaming.md.
 
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import redis
 
-from algorithms.runtime.streams.transport import Consumer, Producer
+from algorithms.runtime.streams.transport import Consumer, Outgoing, Producer
 from hkube_site import embedded
 from hkube_site.redis_client import stream_keys
 
@@ -29,7 +30,7 @@ def _percentiles(latencies: list[float]) -> tuple[float, float]:
     return statistics.median(ordered) * 1000, ordered[int(len(ordered) * 0.99)] * 1000
 
 
-def redis_streams(client: redis.Redis, count: int, size: int) -> tuple[float, float, float]:
+def redis_streams(client: redis.Redis, count: int, size: int, batch: int) -> tuple[float, float, float]:
     keys = stream_keys(f"bench-{time.time_ns()}")
     consumer = Consumer(client, keys, "b", ["a"], "b-0")
     producer = Producer(client, keys, "a")
@@ -48,8 +49,16 @@ def redis_streams(client: redis.Redis, count: int, size: int) -> tuple[float, fl
     thread.start()
     began = time.perf_counter()
     pad = "x" * size
-    for n in range(count):
-        producer.send(["b"], {"t": time.perf_counter(), "pad": pad}, f"a:{n}", None)
+    if batch <= 1:
+        for n in range(count):
+            producer.send(["b"], {"t": time.perf_counter(), "pad": pad}, f"a:{n}", None)
+    else:
+        for first in range(0, count, batch):
+            now = time.perf_counter()
+            last = min(count, first + batch)
+            producer.send_many(
+                [Outgoing(["b"], {"t": now, "pad": pad}, f"a:{n}", None) for n in range(first, last)]
+            )
     thread.join()
     elapsed = time.perf_counter() - began
     return (count / elapsed, *_percentiles(latencies))
@@ -92,8 +101,10 @@ def main() -> None:
         server = embedded.start_redis(Path(home), persist=False)
         try:
             client = redis.Redis.from_url(server.url)
-            rate, p50, p99 = redis_streams(client, args.messages, args.size)
-            print(f"redis streams: {rate:,.0f} msg/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+            for batch in (1, 100):
+                rate, p50, p99 = redis_streams(client, args.messages, args.size, batch)
+                how = "send per message" if batch == 1 else f"send_many of {batch}"
+                print(f"redis streams, {how}: {rate:,.0f} msg/s, p50 {p50:.2f} ms, p99 {p99:.2f} ms")
         finally:
             server.stop()
         rate, p50, p99 = database_rows(Path(home) / "bench.sqlite3", args.messages, args.size)

@@ -111,10 +111,13 @@ def test_a_killed_stateless_replica_loses_no_message(hkube: Cluster, algorithms:
     job_id = hkube.submit(body)
 
     def replicas() -> list[dict[str, Any]] | None:
+        # Busy: running this job's replicas (an idle worker of an earlier test may linger).
         found = [
-            w for w in hkube.workers() if w["algorithm"] == algorithms["double"] and w.get("algorithmPid")
+            w
+            for w in hkube.workers()
+            if w["algorithm"] == algorithms["double"] and w["busy"] and w.get("algorithmPid")
         ]
-        return found if len(found) == 2 else None
+        return found if len(found) >= 2 else None
 
     workers = eventually(replicas, 120, "two double replicas")
     eventually(lambda: edge_stats(hkube, job_id).get("double>sink", {}).get("received", 0) > 100, 60)
@@ -145,3 +148,31 @@ def test_stop_drains_the_messages_in_flight(hkube: Cluster, algorithms: dict[str
     eventually(drained, 90, "the stream tasks to drain")
     stats = edge_stats(hkube, job_id)
     assert stats["src>double"]["queueSize"] == 0 and stats["double>sink"]["queueSize"] == 0
+
+
+def test_a_crashed_stateful_node_starts_again_and_the_job_goes_on(
+    hkube: Cluster, algorithms: dict[str, str]
+) -> None:
+    count = 1000
+    body = stream_pipeline(algorithms, "stream-stateful-crash", [count], [10**9], double_input=[0.005])
+    job_id = hkube.submit(body)
+
+    def sink_pid() -> int | None:
+        for w in hkube.workers():
+            if w["algorithm"] == algorithms["sink"] and w["busy"] and w.get("algorithmPid"):
+                return int(w["algorithmPid"])
+        return None
+
+    def received() -> float:
+        return edge_stats(hkube, job_id).get("double>sink", {}).get("received", 0)
+
+    first = eventually(sink_pid, 120, "the sink's algorithm")
+    eventually(lambda: received() > 50, 60, "messages at the sink")
+    os.kill(first, signal.SIGKILL)
+
+    eventually(lambda: (sink_pid() or first) != first, 60, "the sink started again")
+    # Retry Always: the job goes on, and what the dead sink had not acknowledged comes again.
+    eventually(lambda: received() == count, 120, "every message at the restarted sink")
+    assert hkube.get(f"exec/status/{job_id}").json()["status"] == "active"
+    assert hkube.post("exec/stop", {"jobId": job_id}).status_code == 200
+    assert hkube.wait(job_id, timeout=60)["status"] == "stopped"

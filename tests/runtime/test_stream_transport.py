@@ -134,3 +134,17 @@ def test_gc_deletes_a_jobs_stream_keys(real_redis: redis.Redis) -> None:
     Producer(real_redis, keys, "a").send(["b"], 1, "a:1", None)
     assert redis_client.delete_stream_keys("job-gc") == 3  # the stream, the edge set, the counters
     assert real_redis.keys(keys.prefix + "*") == []
+
+
+def test_send_many_is_one_batch_in_order_with_drops_per_message(
+    client: redis.Redis, keys: StreamKeys
+) -> None:
+    consumer = Consumer(client, keys, "b", ["a"], "b-0")
+    producer = Producer(client, keys, "a", max_buffer_bytes=10**6)
+    batch = [transport.Outgoing(["b"], {"n": n}, f"a:{n}", "main") for n in range(300)]
+    assert producer.send_many(batch) == [[] for _ in range(300)]
+    assert [m.payload["n"] for m in _drain(consumer, 300)] == list(range(300))
+    full = Producer(client, keys, "a", max_buffer_bytes=1, block_seconds=0.05)
+    full.send(["b"], "x", "a:x", None)  # now over its 1-byte bound
+    assert full.send_many([transport.Outgoing(["b"], n, f"a:y{n}", None) for n in range(2)]) == [["b"], ["b"]]
+    assert transport.statistics(client, keys)["a>b"]["dropped"] == 2

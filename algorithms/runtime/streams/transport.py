@@ -84,6 +84,17 @@ def _as_message(source: str, entry_id: Any, fields: dict[Any, Any]) -> Message:
     )
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to send: to each of ``targets``, along ``flow`` (None: the default)."""
+
+    targets: Sequence[str]
+    payload: Any
+    message_id: str
+    flow: str | None
+    origin: str | None = None
+
+
 @dataclass
 class Producer:
     """Sends a node's messages to the streams of its next nodes."""
@@ -107,35 +118,43 @@ class Producer:
     ) -> list[str]:
         """Send one message to each of ``targets``; returns the targets it was dropped for
         (their buffer stayed full for ``block_seconds``). One round trip when no buffer is full."""
-        data = msgpack.packb(payload, use_bin_type=True)
-        fields: dict[str, Any] = {"i": message_id, "o": origin or self.node, "d": data}
-        if flow:
-            fields["f"] = flow
-        open_targets, dropped = self._wait_for_room(targets)
-        if not open_targets and not dropped:
-            return []
+        return self.send_many([Outgoing(targets, payload, message_id, flow, origin)])[0]
+
+    def send_many(self, messages: Sequence[Outgoing]) -> list[list[str]]:
+        """Send several messages in one round trip (the buffers are checked once, before
+        them); returns, per message, the targets it was dropped for."""
+        wanted = list(dict.fromkeys(t for m in messages for t in m.targets))
+        _, full = self._wait_for_room(wanted)
+        dropped = set(full)
         pipe = self.client.pipeline(transaction=False)
         stats = self.keys.stats
-        bytes_at: list[tuple[str, int]] = []  # (target, index of its buffered-bytes result)
+        bytes_at: dict[str, int] = {}  # target -> index of its latest buffered-bytes result
         commands = 0
-        for target in open_targets:
-            edge = edge_name(self.node, target)
-            key = self.keys.edge(self.node, target)
-            if key not in self._known_edges:
-                pipe.sadd(self.keys.edges, key)
-                self._known_edges.add(key)
-                commands += 1
-            pipe.xadd(key, fields)  # type: ignore[arg-type]
-            pipe.hincrby(stats, f"{edge}:sent", 1)
-            pipe.hincrby(stats, f"{edge}:bytes", len(data))
-            commands += 3
-            bytes_at.append((target, commands - 1))
-        for target in dropped:
-            pipe.hincrby(stats, f"{edge_name(self.node, target)}:dropped", 1)
-        results = pipe.execute()
-        for target, index in bytes_at:
+        for message in messages:
+            data = msgpack.packb(message.payload, use_bin_type=True)
+            fields: dict[str, Any] = {"i": message.message_id, "o": message.origin or self.node, "d": data}
+            if message.flow:
+                fields["f"] = message.flow
+            for target in message.targets:
+                edge = edge_name(self.node, target)
+                if target in dropped:
+                    pipe.hincrby(stats, f"{edge}:dropped", 1)
+                    commands += 1
+                    continue
+                key = self.keys.edge(self.node, target)
+                if key not in self._known_edges:
+                    pipe.sadd(self.keys.edges, key)
+                    self._known_edges.add(key)
+                    commands += 1
+                pipe.xadd(key, fields)  # type: ignore[arg-type]
+                pipe.hincrby(stats, f"{edge}:sent", 1)
+                pipe.hincrby(stats, f"{edge}:bytes", len(data))
+                commands += 3
+                bytes_at[target] = commands - 1
+        results = pipe.execute() if commands else []
+        for target, index in bytes_at.items():
             self._buffered[target] = int(results[index])
-        return list(dropped)
+        return [[t for t in m.targets if t in dropped] for m in messages]
 
     def _wait_for_room(self, targets: Sequence[str]) -> tuple[list[str], list[str]]:
         full = [t for t in targets if self._buffered.get(t, 0) >= self.max_buffer_bytes]
