@@ -4,9 +4,10 @@ Ours: three algorithm processes on our Python wrapper, each behind an `Algorithm
 its `Relay` (the worker's side of a stream task, docs/streaming.md), messages through Redis
 Streams. Beside it, in the same run and on the same Redis, the same relay done with plain
 Redis Streams: three plain Python processes (XADD; XREADGROUP, XADD, XACK; XREADGROUP, XACK).
-For 1 KB and 1 MB messages: messages/s (first message sent to last arrival) and per-message latency
-(send to arrival at the sink, p50 and p99), and ours / plain. The processes are pinned to two
-cores when the machine has more.
+For 1 KB and 1 MB messages: messages/s with the source sending as fast as it can (first
+message sent to last arrival), per-message latency (send to arrival at the sink, p50 and p99)
+with the source paced below capacity (and p50 under the flood, mostly queueing), and ours /
+plain. The processes are pinned to two cores when the machine has more.
 
     python bench/streaming.py [--quick] [--json figures.json] [--database sqlite|postgres]
 
@@ -49,10 +50,12 @@ stopping = False
 def start(args, api):
     global stopping
     stopping = False
-    count, size = args["input"]
+    count, size, every = args["input"]
     pad = "x" * size
     for n in range(count):
         api.send_message({"n": n, "t": time.time(), "pad": pad})
+        if every:
+            time.sleep(every)
     while not stopping:
         time.sleep(0.01)
     return "stopped"
@@ -153,7 +156,7 @@ def session(folder: Path, name: str, source: str) -> AlgorithmSession:
     return started
 
 
-def ours(url: str, folder: Path, count: int, size: int) -> dict[str, float]:
+def ours(url: str, folder: Path, count: int, size: int, every: float = 0.0) -> dict[str, float]:
     client = redis.Redis.from_url(url)
     keys = stream_keys(f"bench-{uuid.uuid4().hex[:8]}")
     sessions = [
@@ -163,7 +166,7 @@ def ours(url: str, folder: Path, count: int, size: int) -> dict[str, float]:
     try:
         sink = Task(sessions[0], client, keys, "sink", "stateful", [count])
         relay = Task(sessions[1], client, keys, "double", "stateless", [])
-        source = Task(sessions[2], client, keys, "src", "stateful", [count, size])
+        source = Task(sessions[2], client, keys, "src", "stateful", [count, size, every])
         sink.thread.join(600)
         assert sink.outcome is not None and sink.outcome.status == "done", sink.outcome
         result = sink.outcome.result
@@ -179,11 +182,13 @@ def ours(url: str, folder: Path, count: int, size: int) -> dict[str, float]:
 # --- the baseline: plain Redis Streams, three plain processes --------------------------------------
 
 
-def _plain_source(url: str, stream: str, count: int, size: int) -> None:
+def _plain_source(url: str, stream: str, count: int, size: int, every: float) -> None:
     client = redis.Redis.from_url(url)
     pad = b"x" * size
     for n in range(count):
         client.xadd(stream, {"n": n, "t": repr(time.time()), "pad": pad})
+        if every:
+            time.sleep(every)
 
 
 def _plain_relay(url: str, inbox: str, outbox: str, count: int) -> None:
@@ -216,7 +221,7 @@ def _plain_sink(url: str, inbox: str, count: int, out: Any) -> None:
     out.put({"latencies": latencies, "first": first, "last": last})
 
 
-def plain(url: str, count: int, size: int) -> dict[str, float]:
+def plain(url: str, count: int, size: int, every: float = 0.0) -> dict[str, float]:
     client = redis.Redis.from_url(url)
     prefix = f"plain-{uuid.uuid4().hex[:8]}"
     first, second = f"{prefix}:a", f"{prefix}:b"
@@ -229,7 +234,7 @@ def plain(url: str, count: int, size: int) -> dict[str, float]:
     sink.start()
     relay.start()
     time.sleep(1.0)  # both are reading before the first message
-    source = context.Process(target=_plain_source, args=(url, first, count, size))
+    source = context.Process(target=_plain_source, args=(url, first, count, size, every))
     source.start()
     result = results.get(timeout=600)
     for process in (source, relay, sink):
@@ -255,35 +260,50 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a smoke run: small sizes")
     args = parser.parse_args()
     cores = pin_two_cores()
-    sizes = {"1KB": (1024, 500 if args.quick else 20_000), "1MB": (1024 * 1024, 10 if args.quick else 200)}
+    # (bytes, messages sent as fast as possible, messages paced, seconds between paced sends)
+    sizes = {
+        "1KB": (1024, 500, 100, 0.01) if args.quick else (1024, 20_000, 1000, 0.005),
+        "1MB": (1024 * 1024, 10, 10, 0.1) if args.quick else (1024 * 1024, 200, 50, 0.1),
+    }
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as home:
         server = embedded.start_redis(Path(home), persist=False)
+        folder = Path(home) / "algorithms"
         try:
-            for label, (size, count) in sizes.items():
-                mine = ours(server.url, Path(home) / "algorithms", count, size)
-                base = plain(server.url, count, size)
+            for label, (size, count, paced, every) in sizes.items():
+                mine, base = ours(server.url, folder, count, size), plain(server.url, count, size)
+                mine_paced = ours(server.url, folder, paced, size, every)
+                base_paced = plain(server.url, paced, size, every)
                 rows.append(
                     {
                         "size": label,
                         "messages": count,
-                        "ours": mine,
-                        "plainRedisStreams": base,
+                        "flood": {"ours": mine, "plainRedisStreams": base},
+                        "paced": {
+                            "messages": paced,
+                            "every": every,
+                            "ours": mine_paced,
+                            "plainRedisStreams": base_paced,
+                        },
                         "ratio": mine["messagesPerSecond"] / base["messagesPerSecond"],
                     }
                 )
         finally:
             server.stop()
     print(f"bench/streaming.py: source -> stateless -> sink, {cores}")
-    print(f"{'size':>5} {'msgs':>6} | {'ours msg/s':>10} {'p50 ms':>8} {'p99 ms':>8} | "
-          f"{'plain msg/s':>11} {'p50 ms':>8} {'p99 ms':>8} | ours/plain")  # fmt: skip
+    print("msg/s: the source sends as fast as it can (latency then is mostly queueing: 'loaded');")
+    print("p50/p99: latency with the source paced below capacity")
+    print(f"{'size':>5} | {'ours msg/s':>10} {'p50 ms':>7} {'p99 ms':>7} {'loaded p50':>10} | "
+          f"{'plain msg/s':>11} {'p50 ms':>7} {'p99 ms':>7} {'loaded p50':>10} | ours/plain")  # fmt: skip
     for row in rows:
-        mine, base = row["ours"], row["plainRedisStreams"]
-        print(
-            f"{row['size']:>5} {row['messages']:>6} | {mine['messagesPerSecond']:>10,.0f} "
-            f"{mine['p50Ms']:>8.2f} {mine['p99Ms']:>8.2f} | {base['messagesPerSecond']:>11,.0f} "
-            f"{base['p50Ms']:>8.2f} {base['p99Ms']:>8.2f} | {row['ratio']:.2f}"
-        )
+        cells = []
+        for side in ("ours", "plainRedisStreams"):
+            flood, paced = row["flood"][side], row["paced"][side]
+            cells.append(
+                f"{flood['messagesPerSecond']:>10,.0f} {paced['p50Ms']:>7.1f} {paced['p99Ms']:>7.1f} "
+                f"{flood['p50Ms']:>10,.0f}"
+            )
+        print(f"{row['size']:>5} | {cells[0]} | {' ' + cells[1]} | {row['ratio']:.2f}")
     if args.json:
         args.json.write_text(json.dumps({"benchmark": "streaming", "cores": cores, "rows": rows}, indent=2))
 
