@@ -9,7 +9,10 @@ and the transport (HKube's v1 streaming path, protocol reference §3-§4).
   wrapper that handles each frame on a thread of its own, as HKube's Python wrapper does;
   more for ours, which handles them in order); the next ones go after their
   ``streamingInMessageDone {sendMessageId}``, so a node sees each edge in order and the
-  outputs of a batch leave before it is acknowledged (``Consumer.done``).
+  outputs of a batch leave before it is acknowledged (``Consumer.done``). The outputs of a
+  window leave together, one ``Producer.send_many`` round trip; a node's own messages (no
+  ``sendMessageId``) leave in order from a sender thread, each round trip taking whatever
+  the algorithm sent meanwhile (up to ``OWN_BACKLOG`` queued, then its ``sendMessage`` waits).
 
 Message ids are deterministic: a node's own message is ``<node>.<run>:<n>`` (``run`` is new each
 time the algorithm starts), an output is ``<input id>><node>.<k>`` (its k-th output), so an input
@@ -28,7 +31,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .transport import Consumer, Message, Producer
+from .transport import Consumer, Message, Outgoing, Producer
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,9 @@ def all_previous(flows: Flows, node: str) -> list[str]:
     return list(seen)
 
 
+OWN_BACKLOG = 1000  # a node's own messages queued for sending before its sendMessage waits
+
+
 class Relay:
     """One stream task's messages, for as long as its algorithm session runs."""
 
@@ -106,6 +112,13 @@ class Relay:
         self._inflight: dict[Any, Message] = {}
         self._outputs: dict[Any, int] = {}
         self._answered: set[Any] = set()
+        self._outgoing: list[Outgoing] = []  # outputs of the window in flight, sent as one batch
+        # The node's own messages, sent by a thread of their own: whatever the algorithm sent
+        # while the previous round trip was out leaves in the next one (no added wait).
+        self._own: list[Outgoing] = []
+        self._own_ready = threading.Condition()
+        self._own_busy = False
+        self._sender: threading.Thread | None = None
         self._closed = False
         self._draining = False
         self._paused = False
@@ -159,7 +172,61 @@ class Relay:
             if flow not in self.flows:
                 log.warning("node %s: no such flow %s; message dropped", self.node, flow)
             return
-        self.producer.send(targets, data.get("message"), message_id, flow, self.node)
+        if answering is not None:
+            # An output of a message being handled: it leaves with the window's other outputs,
+            # in one round trip, before the window is acknowledged (`_flush`).
+            with self._lock:
+                self._outgoing.append(Outgoing(targets, data.get("message"), message_id, flow, self.node))
+            return
+        self._send_own(Outgoing(targets, data.get("message"), message_id, flow, self.node))
+
+    def _send_own(self, message: Outgoing) -> None:
+        with self._own_ready:
+            # Back-pressure: past OWN_BACKLOG queued messages the algorithm's sendMessage waits.
+            while len(self._own) >= OWN_BACKLOG and self._sender is not None and self._sender.is_alive():
+                self._own_ready.wait(0.5)
+            self._own.append(message)
+            if self._sender is None:
+                self._sender = threading.Thread(
+                    target=self._own_loop, name=f"stream-out-{self.node}", daemon=True
+                )
+                self._sender.start()
+            self._own_ready.notify_all()
+
+    def _own_loop(self) -> None:
+        producer = self.producer
+        assert producer is not None
+        while True:
+            with self._own_ready:
+                while not self._own and not self._closed:
+                    self._own_ready.wait(0.5)
+                if not self._own:
+                    return  # closed, and everything was sent
+                batch, self._own = self._own, []
+                self._own_busy = True
+                self._own_ready.notify_all()
+            try:
+                producer.send_many(batch)
+            except Exception:
+                log.exception("node %s: sending %d messages failed", self.node, len(batch))
+            finally:
+                with self._own_ready:
+                    self._own_busy = False
+                    self._own_ready.notify_all()
+
+    def flush_own(self, timeout: float = 10.0) -> bool:
+        """Wait until every message the node sent has left; returns whether they did."""
+        deadline = time.monotonic() + timeout
+        with self._own_ready:
+            while (self._own or self._own_busy) and time.monotonic() < deadline:
+                self._own_ready.wait(0.05)
+            return not self._own and not self._own_busy
+
+    def _flush(self) -> None:
+        with self._lock:
+            outgoing, self._outgoing = self._outgoing, []
+        if outgoing and self.producer is not None:
+            self.producer.send_many(outgoing)
 
     # --- messages to the algorithm (a thread of its own) --------------------------------------
 
@@ -223,6 +290,7 @@ class Relay:
                 while not self._closed and any(i not in self._answered for i, _ in sent):
                     self._lock.wait(0.5)
                 answered = [m for i, m in sent if i in self._answered]
+            self._flush()
             return answered
         finally:
             with self._lock:
@@ -255,5 +323,9 @@ class Relay:
         with self._lock:
             self._closed = True
             self._lock.notify_all()
+        with self._own_ready:
+            self._own_ready.notify_all()
+        if self._sender is not None:
+            self._sender.join(10)  # what the node sent before its end still leaves
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(5)
