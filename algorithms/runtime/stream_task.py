@@ -69,6 +69,7 @@ class StreamTask:
         self.node = node
         self.batch_index = batch_index
         self.stopping = False
+        self.released = False  # stopped by the autoscaler, not with its job
         self.relay: Relay | None = None
         self.session: AlgorithmSession | None = None
         self.ended = False
@@ -88,7 +89,7 @@ class StreamTask:
         with self._lock:
             if self.stopping:
                 return
-            self.stopping = True
+            self.stopping = self.released = True
         threading.Thread(
             target=self._drain_then_stop, args=(False,), name="stream-release", daemon=True
         ).start()
@@ -136,7 +137,7 @@ def run(
         while True:
             attempt += 1
             if task.stopping or job_id in runner.stopped_jobs:
-                return _stopped(runner, spec, batch_index, started)
+                return _stopped(runner, spec, batch_index, started, task.released)
             session = session_of()
             producer = (
                 Producer(client, keys, node, max_buffer_bytes=max_bytes) if spec.get("childs") else None
@@ -161,7 +162,7 @@ def run(
             task.relay = task.session = None
             task_log.add(session.drain_log_records())
             if task.stopping or outcome.status == "stopped":
-                return _stopped(runner, spec, batch_index, started)
+                return _stopped(runner, spec, batch_index, started, task.released)
             if outcome.status == "done" and spec.get("stateType") == "stateful":
                 result = runner.store_outcome(session, spec, task_id, outcome)
                 return record(
@@ -182,8 +183,11 @@ def run(
         runner.stream = None
 
 
-def _stopped(runner: Runner, spec: TaskSpec, batch_index: int, started: int) -> TaskRecord:
-    return record(spec, batch_index, "stopped", runner.worker_id, error="job stopped", start=started)
+def _stopped(
+    runner: Runner, spec: TaskSpec, batch_index: int, started: int, released: bool = False
+) -> TaskRecord:
+    why = "replica stopped by the autoscaler" if released else "job stopped"
+    return record(spec, batch_index, "stopped", runner.worker_id, error=why, start=started)
 
 
 def _run_once(session: AlgorithmSession, payload: dict[str, Any], relay: Relay) -> TaskOutcome:
