@@ -14,7 +14,11 @@ OBJ = {"type": "object", "additionalProperties": True}
 
 
 class GatewayMessage(APIView):
-    @extend_schema(request=OBJ, responses={200: OBJ}, summary="Send a message into a stream job's flow")
+    @extend_schema(
+        request={"application/json": {}},
+        responses={200: OBJ},
+        summary="Send a message into a stream job's flow",
+    )
     def post(self, request: Request, name: str) -> Response:
         gateway = gateway_ingress.find(name)
         flow = request.query_params.get("flow") or request.query_params.get("flowName")
