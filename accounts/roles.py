@@ -97,6 +97,9 @@ WRITE_RULES: tuple[Rule, ...] = (
 # signature): GitHub's HMAC header, GitLab's token header.
 SIGNED_WEBHOOK = re.compile(r"^builds/webhook/(github|gitlab)/?$")
 SIGNATURE_HEADERS = ("HTTP_X_HUB_SIGNATURE_256", "HTTP_X_GITLAB_TOKEN")
+# A stream job's gateway (`/hkube/gateway/<name>/streaming/message`): sending into a running
+# job is an operator's.
+GATEWAY = re.compile(r"^/hkube/gateway/[^/]+/streaming/message/?$")
 # GraphQL (HKube's dashboard) is read-only: its POSTs are reads.
 GRAPHQL = re.compile(r"^/(hkube/api-server/)?graphql/?$")
 
@@ -129,6 +132,8 @@ def required_role(method: str, path: str) -> Role | None:
         return Role.VIEWER
     if GRAPHQL.match(path):
         return Role.VIEWER
+    if GATEWAY.match(path):
+        return Role.OPERATOR
     route = api_route(path)
     if route is None:
         return Role.ADMIN  # the pages only read; a write outside the API is nobody's but an admin's

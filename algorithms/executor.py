@@ -22,7 +22,7 @@ from typing import TypedDict
 
 from django.conf import settings
 
-from algorithms import resources
+from algorithms import resources, stream_scaling
 from algorithms.launcher import Launcher, LocalLauncher, Routed
 from algorithms.models import Algorithm
 from algorithms.scheduling import act
@@ -136,6 +136,10 @@ def _reconcile(launch: Launcher) -> Tick:
         snapshot = _observe(launch, now)
     plan = decide(snapshot, settings_now)
     started, stopped = act.apply(plan, launch)
+    try:
+        stream_scaling.tick(snapshot, plan, now)
+    except Exception:
+        log.exception("executor: the stream autoscaler failed")
     if started or stopped:
         log.info("executor: started %s, stopped %s", started, stopped)
     return {

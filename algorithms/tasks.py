@@ -25,6 +25,7 @@ from algorithms.worker import execute_chunk
 from hkube_site import queues
 from hkube_site import redis_client as rc
 from hkube_site.task_retry import DATABASE_RETRY
+from pipelines import services, taskspec
 from pipelines.taskspec import RUN_ITEMS, TaskSpec
 
 if TYPE_CHECKING:
@@ -80,14 +81,19 @@ def run_items(self: Any, spec: TaskSpec, indices: list[int]) -> dict[str, int]:
     # kombu keeps the delivery tag in the message properties; with it, the executor can
     # put this very message back if the worker dies (scheduling.act.recover_lost_chunk).
     tag = (getattr(self.request, "properties", None) or {}).get("delivery_tag")
-    return execute_chunk(
+    stream = taskspec.is_stream(spec)
+    summary = execute_chunk(
         runner(),
         spec,
         indices,
         redelivered=bool(delivery.get("redelivered")),
         delivery_tag=tag,
-        finish=bool(spec.get("inlineFinish")),
+        finish=not stream and bool(spec.get("inlineFinish")),
     )
+    if stream:  # a stream task's end is the stream job's (docs/streaming.md)
+        ended = "succeed" if summary.get("succeed") else "ended"
+        services.stream_task_ended(spec["jobId"], spec["nodeName"], ended)
+    return summary
 
 
 @shared_task(name="algorithms.tasks.reconcile_workers", ignore_result=True)
@@ -143,6 +149,11 @@ def _control_loop(stop: threading.Event) -> None:
                 data = json.loads(message["data"])
                 if "stop" in data:
                     runner().on_stop(str(data["stop"]))
+                elif "stopReplica" in data:  # the autoscaler (algorithms/stream_scaling.py)
+                    replica = data["stopReplica"]
+                    runner().on_stop_replica(
+                        str(replica["jobId"]), str(replica["nodeName"]), int(replica["batchIndex"])
+                    )
                 elif "finished" in data:  # a sub-pipeline's parent task may be waiting here
                     code_api.job_finished(str(data["finished"]))
         except Exception as exc:  # noqa: BLE001 - reconnect after a Redis hiccup

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -38,6 +39,8 @@ K8S_IMAGE_BLOCKED_KEY = "hkube:k8s:image-blocked"  # hash algorithm -> json {ver
 K8S_UNSCHEDULED_KEY = "hkube:k8s:unscheduled"  # hash algorithm -> json warning, the scheduler's words
 DELIVERIES_PREFIX = "hkube:deliveries:"  # hash per platform worker node name: delivery tag -> 1 while running
 K8S_FATES_KEY = "hkube:k8s:fates"  # hash worker_id -> why its pod ended, for recover_lost_chunk
+# Stream pipelines (algorithms/runtime/streams): one Redis stream per job and edge.
+STREAM_PREFIX = "hkube:stream:"
 
 log = logging.getLogger(__name__)
 
@@ -208,3 +211,67 @@ def take_deliveries(node: str) -> list[str]:
     pipe.delete(DELIVERIES_PREFIX + node)
     tags = pipe.execute()[0]
     return [t.decode() if isinstance(t, bytes) else str(t) for t in tags]
+
+
+# --- stream pipelines' transport (algorithms/runtime/streams/transport.py) -------------------
+
+
+@dataclass(frozen=True)
+class StreamKeys:
+    """Every Redis key of one stream job's transport (no settings read: plain Python may use it).
+
+    ``edge(source, target)``: the Redis stream of one edge (its consumer group is named after the
+    target node); ``seen(target)``: the ids of the messages ``target`` has processed (the
+    receiver's de-duplication); ``stats``: the per-edge counters, a hash of
+    ``"<source>><target>:<counter>"`` -> number; ``edges``: the set of every edge stream's key,
+    for clean-up.
+    """
+
+    job_id: str
+
+    @property
+    def prefix(self) -> str:
+        return f"{STREAM_PREFIX}{self.job_id}:"
+
+    def edge(self, source: str, target: str) -> str:
+        return f"{self.prefix}edge:{source}>{target}"
+
+    def seen(self, target: str) -> str:
+        return f"{self.prefix}seen:{target}"
+
+    @property
+    def stats(self) -> str:
+        return f"{self.prefix}stats"
+
+    @property
+    def edges(self) -> str:
+        return f"{self.prefix}edges"
+
+    @property
+    def scale(self) -> str:
+        """The autoscaler's state: a hash of ``reading`` (the last counters read, JSON),
+        ``replicas:<node>`` (the batch indexes running, JSON) and ``down:<node>`` (when the
+        node was last scaled down)."""
+        return f"{self.prefix}scale"
+
+    @property
+    def metrics(self) -> str:
+        """The per-edge figures of the last autoscaler tick (JSON), for status and graph."""
+        return f"{self.prefix}metrics"
+
+
+def stream_keys(job_id: str) -> StreamKeys:
+    return StreamKeys(job_id)
+
+
+def stream_metrics(job_id: str) -> dict[str, dict[str, float]]:
+    """Per edge (``"source>target"``), the figures the autoscaler last wrote (empty before)."""
+    raw = client().get(stream_keys(job_id).metrics)
+    return dict(json.loads(raw)) if raw else {}
+
+
+def delete_stream_keys(job_id: str) -> int:
+    """Remove every key of a stream job's transport (its streams, sets and counters); returns
+    how many were removed. For jobs long ended: a job that just ended may still be draining."""
+    keys = list(client().scan_iter(match=f"{stream_keys(job_id).prefix}*", count=500))
+    return int(client().delete(*keys)) if keys else 0

@@ -236,6 +236,11 @@ if HKUBE_STORAGE not in {"fs", "s3"}:
     raise ImproperlyConfigured(f"HKUBE_STORAGE must be fs or s3, got {HKUBE_STORAGE!r}")
 HKUBE_STORAGE_DIR = Path(env_str("BASE_FS_ADAPTER_DIRECTORY", str(HKUBE_HOME / "storage"))).resolve()
 HKUBE_STORAGE_ENCODING = env_str("STORAGE_ENCODING", "msgpack")
+# Stream jobs: the most bytes one edge buffers before its producer waits, then drops (HKube's
+# STREAMING_MAX_BUFFER_MB, docs/streaming.md).
+STREAMING_MAX_BUFFER_MB = env_int("STREAMING_MAX_BUFFER_MB", 1500)
+# The stream autoscaler scales a node down at most once per this many seconds (hysteresis).
+STREAMING_SCALE_DOWN_SECONDS = env_float("HKUBE_STREAMING_SCALE_DOWN_SECONDS", 30.0)
 HKUBE_S3 = {
     "endpoint_url": env_str("S3_ENDPOINT_URL", ""),
     "access_key": env_str("AWS_ACCESS_KEY_ID", ""),

@@ -204,6 +204,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     # HKube's dashboard reads everything through GraphQL at `<api-server path>/graphql`.
     re_path(r"^graphql/?$", graphql_view),
     re_path(r"^hkube/api-server/graphql/?$", graphql_view),
+    # A stream job's gateway (HKube's ingress path to its gateway algorithm; algorithms/gateway_ingress.py).
+    re_path(r"^hkube/gateway/(?P<name>[^/]+)/streaming/message/?$", gateways.GatewayMessage.as_view()),
+    re_path(r"^hkube/gateway/(?P<name>[^/]+)/streaming/info/?$", gateways.GatewayInfo.as_view()),
     re_path(r"^dashboard$", RedirectView.as_view(url="/dashboard/", permanent=False)),
     re_path(r"^dashboard/(?P<path>.*)$", dashboard_view),
 ]

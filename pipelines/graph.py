@@ -184,14 +184,24 @@ def graph_document(job: Job, *, node: str | None = None, window: Window | None =
             _add_single_task(entry, job, name, single_tasks.get(name))
             _add_progress(entry, reports.get(rc.progress_field(name, 0)))
         nodes.append(entry)
+    metrics = rc.stream_metrics(job.job_id) if job.pipeline.get("kind") == "stream" else {}
     edges = [
-        {"from": source, "to": target, "value": {"types": list(types)}}
+        _edge(source, target, list(types), metrics.get(f"{source}>{target}"))
         for (source, target), types in graph.edges.items()
         if node is None or node in (source, target)
     ]
     final = job.status in FINAL_JOB_STATUSES
     timestamp = (job.end_time or job.status_timestamp) if final else now_ms()
     return {"jobId": job.job_id, "timestamp": timestamp, "nodes": nodes, "edges": edges}
+
+
+def _edge(source: str, target: str, types: list[str], metrics: dict[str, float] | None) -> dict[str, Any]:
+    """One edge; a stream job's carries `value.metrics` (HKube's dashboard reads it): the
+    autoscaler's last figures (queueSize, throughput, processingTimeMs, sent, received, dropped)."""
+    value: dict[str, Any] = {"types": types}
+    if metrics is not None:
+        value["metrics"] = metrics
+    return {"from": source, "to": target, "value": value}
 
 
 def _skipped_item(job: Job, node: JobNode) -> dict[str, Any]:

@@ -76,6 +76,11 @@ class TaskSpec(TypedDict):
     inlineFinish: NotRequired[bool]
     # Per message of a wait-any node: batchIndex -> the `*@` parents whose item failed.
     missing: NotRequired[dict[str, list[str]]]
+    # Stream jobs (`kind: stream`, docs/streaming.md): the node's state type and the job's
+    # flows, as HKube's task carries them; `childs`/`parents` are then the flows' neighbours.
+    stateType: NotRequired[str]
+    parsedFlow: NotRequired[dict[str, list[dict[str, Any]]]]
+    defaultFlow: NotRequired[str]
 
 
 def any_parents(graph: Graph, name: str) -> list[str]:
@@ -128,6 +133,34 @@ def for_message(
     if missing is not None:
         message["missing"] = missing
     return message
+
+
+def for_stream(
+    spec: TaskSpec,
+    *,
+    state_type: str,
+    parsed_flow: dict[str, list[dict[str, Any]]],
+    default_flow: str,
+    childs: list[str],
+    parents: list[str],
+) -> TaskSpec:
+    """The spec of a stream node's long-lived tasks: a stateful node is one task (`single`),
+    a stateless node's replicas are items 1..n (`batch`)."""
+    stream = TaskSpec(**spec)
+    stream["kind"] = "stream"
+    stream["mode"] = "single" if state_type == "stateful" else "batch"
+    stream["batch"] = state_type != "stateful"
+    stream["stateType"] = state_type
+    stream["parsedFlow"] = parsed_flow
+    stream["defaultFlow"] = default_flow
+    stream["childs"] = childs
+    stream["parents"] = parents
+    stream["anyChildren"] = []
+    return stream
+
+
+def is_stream(spec: TaskSpec) -> bool:
+    return spec.get("kind") == "stream"
 
 
 def stored(value: object) -> TaskSpec:

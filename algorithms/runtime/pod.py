@@ -78,7 +78,9 @@ class PodRunner(Runner):
         self.session = session
         self.session.start()
 
-    def session_for(self, algorithm_name: str, version: str, debug: bool = False) -> AlgorithmSession:
+    def session_for(
+        self, algorithm_name: str, version: str, debug: bool = False, stream: bool = False
+    ) -> AlgorithmSession:
         assert self.session is not None
         return self.session
 

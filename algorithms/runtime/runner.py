@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from algorithms import dev_sources
-from algorithms.runtime import code_api, file_values, limits
+from algorithms.runtime import code_api, file_values, limits, stream_task
 from algorithms.runtime.events import task_events
 from algorithms.runtime.session import AlgorithmSession, TaskOutcome
 from builds import languages
@@ -67,13 +67,28 @@ class Runner:
         self.busy = False
         self.last_active = time.time()
         self.lock = threading.Lock()
+        self.stream: stream_task.StreamTask | None = None  # the stream task running now
 
     # --- control (called from the control-listener thread) -----------------------------
     def on_stop(self, job_id: str) -> None:
         self.stopped_jobs.add(job_id)
+        stream = self.stream
+        if stream is not None and stream.job_id == job_id:
+            stream.stop()  # drains first (stream_task.py)
+            return
         session = self.session
         if self.current_job == job_id and session is not None:
             session.stop(force=True)
+
+    def on_stop_replica(self, job_id: str, node: str, batch_index: int) -> None:
+        """The autoscaler scales a stateless stream node down: this replica, if it runs here."""
+        stream = self.stream
+        if stream is not None and (stream.job_id, stream.node, stream.batch_index) == (
+            job_id,
+            node,
+            batch_index,
+        ):
+            stream.release()
 
     def close(self) -> None:
         with self.lock:
@@ -82,10 +97,16 @@ class Runner:
                 self.session = None
 
     # --- sessions --------------------------------------------------------------------------
-    def session_for(self, algorithm_name: str, version: str, debug: bool = False) -> AlgorithmSession:
+    def session_for(
+        self, algorithm_name: str, version: str, debug: bool = False, stream: bool = False
+    ) -> AlgorithmSession:
         """The warm session for this algorithm version; a debug node's tasks (``debug``) get a
-        session that waits for a developer's algorithm to connect instead (algorithms/debug.py)."""
+        session that waits for a developer's algorithm to connect instead (algorithms/debug.py).
+        A stream task's session (``stream``) runs HKube's wrapper in its v1 mode, where messages
+        go through this worker (stream_task.py)."""
         key = (algorithm_name, version) if not debug else (algorithm_name, "debug")
+        if stream and not debug:
+            key = (algorithm_name, f"{version}:stream")
         with self.lock:
             if self.session is not None and (
                 self.session_key != key or not self.session.alive or self._synced_code_changed(algorithm_name)
@@ -99,8 +120,9 @@ class Runner:
 
                     self.session = debugging.open_session(algorithm_name, self.worker_id)
                 else:
+                    extra = stream_task.session_env() if stream else None
                     self.session, self.dev_mode, self.dev_revision = _spawn(
-                        algorithm_name, version, self.worker_id
+                        algorithm_name, version, self.worker_id, extra
                     )
                 self.session_key = key
             return self.session
@@ -112,7 +134,7 @@ class Runner:
 
     def _session_of(self, spec: TaskSpec) -> AlgorithmSession:
         name, version = spec["algorithmName"], spec.get("algorithmVersion", "")
-        return self.session_for(name, version, bool(spec.get("debug")))
+        return self.session_for(name, version, bool(spec.get("debug")), taskspec.is_stream(spec))
 
     # --- chunks ----------------------------------------------------------------------------
     def run_chunk(self, spec: TaskSpec, indices: list[int], already_done: set[int]) -> list[TaskRecord]:
@@ -153,7 +175,17 @@ class Runner:
         task_id = ids.task_id(job_id, node, batch_index)
         with tracing.task_span(job_id, node, task_id, batch_index, spec["algorithmName"]) as span:
             try:
-                outcome = self._attempts(session, spec, plan, index, batch_index, task_log)
+                if taskspec.is_stream(spec):
+                    outcome = stream_task.run(
+                        self,
+                        lambda: self._session_of(spec),
+                        spec,
+                        lambda s: self._payload(s, spec, plan, index, batch_index, task_id),
+                        batch_index,
+                        task_log,
+                    )
+                else:
+                    outcome = self._attempts(session, spec, plan, index, batch_index, task_log)
             finally:
                 task_log.save(self.storage, spec["cluster"], job_id, task_id, node, batch_index)
             if outcome["status"] != "succeed":
@@ -285,6 +317,10 @@ class Runner:
             "info": spec.get("info", {}),
             "spanId": None,
         }
+        if taskspec.is_stream(spec):
+            payload["stateType"] = spec.get("stateType")
+            payload["parsedFlow"] = spec.get("parsedFlow") or {}
+            payload["defaultFlow"] = spec.get("defaultFlow")
         if session.storage_mode == "v3":
             # The wrapper reads storage itself: send links and the flat index of $$ keys.
             payload["input"] = raw_input
@@ -304,6 +340,12 @@ class Runner:
             payload["input"] = planning.resolve_input(raw_input, storage_map, self.cache.read)
             payload["storage"] = {}
         return payload
+
+    def store_outcome(
+        self, session: AlgorithmSession, spec: TaskSpec, task_id: str, outcome: TaskOutcome
+    ) -> dict[str, Any]:
+        """Store a task's output (a stream task's stateful node whose start returned)."""
+        return self._store(session, spec, task_id, outcome)
 
     def _store(
         self,
@@ -326,7 +368,9 @@ class Runner:
         return {"storageInfo": {"path": path, "size": size}, "metadata": metadata}
 
 
-def _spawn(algorithm_name: str, version: str, worker_id: str) -> tuple[AlgorithmSession, bool, str | None]:
+def _spawn(
+    algorithm_name: str, version: str, worker_id: str, extra_env: dict[str, str] | None = None
+) -> tuple[AlgorithmSession, bool, str | None]:
     """Start the algorithm process of one version (Django is loaded in the worker): the
     session, whether the version is in dev mode, and the synced revision it runs."""
     from django.conf import settings
@@ -391,6 +435,7 @@ def _spawn(algorithm_name: str, version: str, worker_id: str) -> tuple[Algorithm
             for k, v in (descriptor.get("algorithmEnv") or {}).items()
             if not isinstance(v, dict)
         },
+        **(extra_env or {}),
         "ALGORITHM_TYPE": algorithm_name,
         "ALGORITHM_VERSION": version,
         "HOSTNAME": socket.gethostname(),

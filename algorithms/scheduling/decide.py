@@ -1,16 +1,17 @@
 """`decide(snapshot, config) -> Plan`: the executor's whole policy, with no I/O.
 
-Demand is the number of queued messages per algorithm plus its busy workers; supply is
-bounded by the worker slots and the cpu/mem/gpu budget: a worker holds what it was started
-with while it runs. Algorithms are served in priority order (their highest-priority queued
-work, then one with no worker before one that has some, then the longest waiting); one that
-cannot get a worker gets HKube's `failedScheduling` warning, and one whose request can never
-fit fails its waiting nodes (`Snapshot.limits`: on Kubernetes, the largest node it may use). GPU
-workers get their own devices (CUDA_VISIBLE_DEVICES, unless `assign_devices` is off). At most
-`max_starts` workers start per tick, and a worker whose pod is still pending is never lost.
-Idle workers beyond `minHotWorkers` stop after `idle_seconds`, and give way to an algorithm
-that has queued work and no worker. Debug workers hold nothing and are planned apart: one per algorithm with
-queued debug tasks.
+Demand is the number of queued messages per algorithm plus its busy workers; supply is bounded
+by the worker slots and the cpu/mem/gpu budget: a worker holds what it was started with while it
+runs. Algorithms are served in HKube's order: queued stateful stream tasks, then stateless
+stream tasks, then batch work (`AlgorithmState.work_class`); within each, priority order (their
+highest-priority queued work, then one with no worker before one that has some, then the longest
+waiting); one that cannot get a worker gets HKube's `failedScheduling` warning, and one whose
+request can never fit fails its waiting nodes (`Snapshot.limits`: on Kubernetes, the largest
+node it may use). GPU workers get their own devices (CUDA_VISIBLE_DEVICES, unless
+`assign_devices` is off). At most `max_starts` workers start per tick, and a worker whose pod is
+still pending is never lost. Idle workers beyond `minHotWorkers` stop after `idle_seconds`, and
+give way to an algorithm that has queued work and no worker. Debug workers hold nothing and are
+planned apart: one per algorithm with queued debug tasks.
 """
 
 from __future__ import annotations
@@ -20,7 +21,16 @@ from dataclasses import replace
 
 from algorithms import resources
 from algorithms.resources import Holding, Ledger
-from algorithms.scheduling.snapshot import NO_WORK, AlgorithmState, Config, Plan, Snapshot, Start, Worker
+from algorithms.scheduling.snapshot import (
+    BATCH,
+    NO_WORK,
+    AlgorithmState,
+    Config,
+    Plan,
+    Snapshot,
+    Start,
+    Worker,
+)
 
 
 def lost_workers(snapshot: Snapshot, config: Config) -> list[Worker]:
@@ -88,8 +98,12 @@ def _place(snapshot: Snapshot, config: Config, workers: list[Worker], plan: Plan
     def since(state: AlgorithmState) -> float:
         return state.waiting_since if state.waiting_since is not None else now
 
+    def work_class(state: AlgorithmState) -> int:
+        return state.work_class if state.depth else BATCH
+
     order = sorted(
-        algorithms.values(), key=lambda a: (a.rank, bool(by_algorithm.get(a.name)), since(a), a.name)
+        algorithms.values(),
+        key=lambda a: (work_class(a), a.rank, bool(by_algorithm.get(a.name)), since(a), a.name),
     )
     stopped: set[str] = set()
 

@@ -13,9 +13,10 @@ from algorithms import debug as debugging
 from algorithms import resources
 from algorithms.launcher import Launcher
 from algorithms.models import Algorithm
-from algorithms.scheduling.snapshot import AlgorithmState, Snapshot, Worker
+from algorithms.scheduling.snapshot import BATCH, STATEFUL, STATELESS, AlgorithmState, Snapshot, Worker
 from hkube_site import redis_client as rc
 from hkube_site.queues import algorithm_queue
+from pipelines import services as pipeline_services
 
 
 def priority_lists(queue: str) -> list[str]:
@@ -80,6 +81,8 @@ def observe(launch: Launcher, now: float) -> Snapshot:
     since = resources.track_waiting({name for name, counts in steps.items() if sum(counts)}, now)
     debug_queued = debugging.queued(list(descriptors)) if descriptors else {}
     blocked = image_blocked()
+    streams = pipeline_services.stream_algorithms()
+    classes = {"stateful": STATEFUL, "stateless": STATELESS}
     algorithms = {
         name: AlgorithmState(
             name=name,
@@ -90,6 +93,7 @@ def observe(launch: Launcher, now: float) -> Snapshot:
             waiting_since=since.get(name),
             debug_queued=debug_queued.get(name, 0),
             image_blocked=name in blocked,
+            work_class=classes.get(streams.get(name, ""), BATCH),
         )
         for name, descriptor in descriptors.items()
     }

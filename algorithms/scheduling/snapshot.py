@@ -8,6 +8,9 @@ from typing import Any
 from algorithms.resources import Budget, Holding, Resources
 
 NO_WORK = 99  # the rank of an algorithm with nothing queued: after every priority step
+# What an algorithm's work is, in HKube's placement order (hkube-cluster.md): stateful stream
+# tasks, then stateless ones, then batch work.
+STATEFUL, STATELESS, BATCH = 0, 1, 2
 
 
 @dataclass
@@ -39,6 +42,7 @@ class AlgorithmState:
     waiting_since: float | None = None  # since when it has had queued work
     debug_queued: int = 0  # messages in its debug queue
     image_blocked: bool = False  # its current version's image cannot be pulled: no new workers
+    work_class: int = BATCH  # STATEFUL / STATELESS: it serves a running stream job's nodes of that kind
 
     @property
     def depth(self) -> int:

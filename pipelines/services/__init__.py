@@ -60,13 +60,24 @@ from pipelines.services.stored import (
     store_pipeline,
     update_pipeline,
 )
+from pipelines.services.stream_run import dispatch_stream_job, stream_algorithms, stream_task_ended
+from pipelines.services.stream_scale import (
+    StreamNode,
+    add_replicas,
+    median_throughput,
+    running_stream_jobs,
+    stop_replicas,
+    stream_nodes,
+)
 from pipelines.services.submit import enqueue_start, exec_answer, load_flow_input, submit_job
 
 __all__ = [
     "DEFAULT_EXPERIMENT",
     "Page",
     "RemovedUsage",
+    "StreamNode",
     "add_preferred",
+    "add_replicas",
     "alias_pipeline_version",
     "any_parents",
     "apply_pipeline_version",
@@ -83,6 +94,7 @@ __all__ = [
     "delete_pipeline",
     "delete_pipeline_version",
     "delete_readme",
+    "dispatch_stream_job",
     "enqueue_start",
     "exec_answer",
     "expire_jobs",
@@ -96,6 +108,7 @@ __all__ = [
     "list_experiments",
     "list_pipeline_versions",
     "load_flow_input",
+    "median_throughput",
     "merge_stored",
     "node_failed_unexpectedly",
     "node_finished",
@@ -114,6 +127,7 @@ __all__ = [
     "run_algorithm",
     "run_from_node",
     "running_jobs_using",
+    "running_stream_jobs",
     "set_pipeline_triggers",
     "start_job",
     "status_data",
@@ -121,7 +135,11 @@ __all__ = [
     "stop_children",
     "stop_job",
     "stop_jobs",
+    "stop_replicas",
     "store_pipeline",
+    "stream_algorithms",
+    "stream_nodes",
+    "stream_task_ended",
     "submit_job",
     "update_pipeline",
     "write_readme",

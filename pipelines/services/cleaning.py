@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.db.models import Q
 
+from hkube_site import redis_client as rc
 from hkube_site.object_store import get_storage
 from pipelines.models import FINAL_JOB_STATUSES, Job, WebhookDelivery
 from pipelines.services.common import cluster
@@ -14,9 +15,11 @@ from storage import paths
 
 
 def remove_job_data(job_ids: list[str]) -> None:
-    """The jobs' outputs, flowInputs, results and logs in storage."""
+    """The jobs' outputs, flowInputs, results and logs in storage, and a stream job's
+    streams and per-edge counters in Redis."""
     storage = get_storage()
     for job_id in job_ids:
+        rc.delete_stream_keys(job_id)
         storage.adapter.delete_prefix(f"{paths.bucket(cluster())}/{job_id}/")
         for kind in ("results", "logs"):
             storage.adapter.delete_prefix(f"{paths.bucket(cluster(), kind)}/{job_id}/")

@@ -26,7 +26,7 @@ from pipelines.models import (
     TaskStatus,
     now_ms,
 )
-from pipelines.services import sending, streams
+from pipelines.services import sending, stream_run, streams
 from pipelines.services.common import cluster, job_graph
 from pipelines.services.ending import _fail_job, _finish_job
 from pipelines.taskspec import TaskSpec, for_message, task_spec
@@ -65,6 +65,7 @@ def start_job(job_id: str) -> None:
         )
         if streams.is_stream(job.pipeline):  # a stream job's nodes are the streaming runtime's
             streams.start_stream_job(job, graph)
+            stream_run.dispatch_stream_job(job, graph)  # its nodes' long-lived tasks
             return
         _dispatch_ready(job, graph)
 

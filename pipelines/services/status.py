@@ -22,6 +22,7 @@ from pipelines.models import (
     NodeStatus,
     Task,
 )
+from pipelines.services.stream_scale import median_throughput
 
 
 def status_data(job: Job) -> dict[str, Any]:
@@ -66,6 +67,11 @@ def status_data(job: Job) -> dict[str, Any]:
     states = {k: v for k, v in counts.items() if v}
     progress, details = engine_results.progress(states, total or 1)
     data: dict[str, Any] = {"progress": progress, "states": states, "details": details}
+    if job.pipeline.get("kind") == "stream":
+        # HKube: progress is the median throughput of the edges, details just the states.
+        data["progress"] = median_throughput(job.job_id)
+        data["details"] = details.split("completed, ", 1)[-1]
+        data["metrics"] = rc.stream_metrics(job.job_id)
     if warnings:
         data["warnings"] = warnings
     return data

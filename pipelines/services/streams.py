@@ -158,8 +158,7 @@ def parsed_streaming(job: Job) -> streaming.ParsedStreaming:
 
 def start_stream_job(job: Job, graph: dag.Graph) -> None:
     """A stream job became active and its node rows exist (`driver.start_job`, in its
-    transaction): from here the streaming runtime starts its nodes. Without one hooked here
-    the job stays active, with no task, until it is stopped or its TTL ends it."""
+    transaction); the driver then sends its nodes' long-lived tasks (`stream_run.py`)."""
     flows = parsed_streaming(job)
     log.info(
         "stream job %s active: entry nodes %s, default flow %s",

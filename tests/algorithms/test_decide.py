@@ -284,3 +284,29 @@ def test_one_debug_worker_per_algorithm_with_queued_debug_tasks_holding_nothing(
     assert [(s.algorithm, s.debug) for s in plan.start] == [("debugged", True)]
     assert [w.id for w in plan.stop] == ["dbg-idle", "dbg-gone"]
     assert plan.workers == 0 and plan.warnings == {}
+
+
+# --- stream work first (hkube-cluster.md: stateful, then stateless, then batch) ------------------
+
+
+def test_stateful_before_stateless_before_batch() -> None:
+    from dataclasses import replace
+
+    from algorithms.scheduling.snapshot import STATEFUL, STATELESS
+
+    batch = algorithm("batch", queued=1, priority=1, waiting_for=100, cpu=0.9)
+    stateless = replace(algorithm("relay", queued=1, priority=5, cpu=0.9), work_class=STATELESS)
+    stateful = replace(algorithm("source", queued=1, priority=5, cpu=0.9), work_class=STATEFUL)
+    plan = decide(snapshot(batch, stateless, stateful), CONFIG)
+    assert started(plan.start) == ["source", "relay"]  # 2 cpus: the batch work waits
+    assert "batch" in plan.warnings
+
+
+def test_work_class_matters_only_with_queued_work() -> None:
+    from dataclasses import replace
+
+    from algorithms.scheduling.snapshot import STATEFUL
+
+    idle_stream = replace(algorithm("source", hot=1, cpu=1.5), work_class=STATEFUL)
+    plan = decide(snapshot(idle_stream, algorithm("batch", queued=1, cpu=1.5)), CONFIG)
+    assert started(plan.start) == ["batch"]

@@ -22,7 +22,7 @@ def _example(pattern: str) -> str:
 def _api_writes() -> list[tuple[str, str]]:
     found = []
     for entry in api_v1:
-        view = getattr(entry.callback, "view_class", None)  # type: ignore[union-attr]
+        view = getattr(entry.callback, "view_class", None)
         if view is None or issubclass(view, MissingId) or view.__name__ == "Banner":
             continue  # the no-id 400s and the group banner: the admin-only default is right for them
         for method in WRITES:
@@ -32,11 +32,11 @@ def _api_writes() -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize(("method", "route"), _api_writes())
-def test_every_write_of_the_api_has_a_rule(method: str, route: str):
+def test_every_write_of_the_api_has_a_rule(method: str, route: str) -> None:
     assert write_rule(method, route) is not None, f"{method} {route}: add it to accounts/roles.py"
 
 
-def test_reads_need_a_viewer_and_writes_default_to_admin():
+def test_reads_need_a_viewer_and_writes_default_to_admin() -> None:
     assert required_role("GET", "/api/v1/exec/status/j1") == Role.VIEWER
     assert required_role("POST", "/api/v1/exec/raw") == Role.OPERATOR
     assert required_role("POST", "/hkube/api-server/api/v1/store/algorithms/apply/") == Role.ADMIN
@@ -45,9 +45,15 @@ def test_reads_need_a_viewer_and_writes_default_to_admin():
     assert required_role("GET", "/static/x.css") is None
 
 
-def test_graphql_is_a_read_for_a_viewer():
+def test_graphql_is_a_read_for_a_viewer() -> None:
     from accounts.roles import Role, required_role
 
     assert required_role("POST", "/graphql") == Role.VIEWER
     assert required_role("POST", "/hkube/api-server/graphql/") == Role.VIEWER
     assert required_role("POST", "/api/v1/gc/clean") == Role.ADMIN
+
+
+def test_a_gateway_message_is_an_operators() -> None:
+    assert required_role("POST", "/hkube/gateway/gw1/streaming/message") == Role.OPERATOR
+    assert required_role("GET", "/hkube/gateway/gw1/streaming/info") == Role.VIEWER
+    assert required_role("POST", "/hkube/gateway/gw1/other") == Role.ADMIN

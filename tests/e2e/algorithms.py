@@ -236,6 +236,102 @@ SUBPIPELINE_CHILD = python(
 )
 
 
+# --- stream pipelines (docs/streaming.md) ---------------------------------------------------
+
+# Stateful: sends input[0] numbered messages {"n": n}, cycling through the flows in input[1]
+# (None: the default flow), then waits for its stop.
+STREAM_SOURCE = python(
+    "import threading",
+    "stopped = threading.Event()",
+    "def start(args, api):",
+    "    stopped.clear()",
+    "    count = args['input'][0]",
+    "    flows = args['input'][1] if len(args['input']) > 1 else None",
+    "    for n in range(count):",
+    "        api.send_message({'n': n}, flows[n % len(flows)] if flows else None)",
+    "    stopped.wait()",
+    "    return 'source stopped'",
+    "def stop(data):",
+    "    stopped.set()",
+)
+# Stateless: called once per message; sleeps input[0] seconds (if given), doubles.
+STREAM_DOUBLE = python(
+    "import time",
+    "def start(args):",
+    "    if args['input']:",
+    "        time.sleep(args['input'][0])",
+    "    message = args['streamInput']['message']",
+    "    return {'n': message['n'], 'value': message['n'] * 2}",
+)
+# Stateful: listens until input[0] messages came; returns what it saw per origin: how many,
+# how many distinct numbers, whether in order, and whether doubled values are right.
+STREAM_SINK = python(
+    "import threading",
+    "stopped = threading.Event()",
+    "def start(args, api):",
+    "    stopped.clear()",
+    "    wanted = args['input'][0]",
+    "    seen = {}",
+    "    enough = threading.Event()",
+    "    total = [0]",
+    "    def on_message(message, origin):",
+    "        seen.setdefault(origin, []).append(message)",
+    "        total[0] += 1",
+    "        if total[0] >= wanted:",
+    "            enough.set()",
+    "    api.register_input_listener(on_message)",
+    "    api.start_message_listening()",
+    "    while not enough.wait(0.05) and not stopped.is_set():",
+    "        pass",
+    "    report = {}",
+    "    for origin, messages in seen.items():",
+    "        numbers = [m['n'] for m in messages]",
+    "        report[origin] = {",
+    "            'count': len(numbers),",
+    "            'distinct': len(set(numbers)),",
+    "            'inOrder': numbers == sorted(numbers),",
+    "            'doubled': all(m.get('value', m['n'] * 2) == m['n'] * 2 for m in messages),",
+    "        }",
+    "    return report",
+    "def stop(data):",
+    "    stopped.set()",
+)
+
+
+# The same three written for HKube's published Python wrapper (hkubeApi.sendMessage,
+# registerInputListener, startMessageListening; the stateless start per message).
+HKUBE_STREAM_SOURCE = python(
+    "import time",
+    "active = [True]",
+    "def start(args, hkubeApi):",
+    "    active[0] = True",
+    "    for n in range(args['input'][0]):",
+    "        hkubeApi.sendMessage({'n': n})",
+    "    while active[0]:",
+    "        time.sleep(0.05)",
+    "    return 'source stopped'",
+    "def stop(data):",
+    "    active[0] = False",
+)
+HKUBE_STREAM_DOUBLE = python(
+    "def start(args, hkubeApi):",
+    "    message = args['streamInput']['message']",
+    "    return {'n': message['n'], 'value': message['n'] * 2}",
+)
+HKUBE_STREAM_SINK = python(
+    "import time",
+    "def start(args, hkubeApi):",
+    "    wanted, numbers = args['input'][0], []",
+    "    def on_message(message, origin):",
+    "        numbers.append([message['n'], message['value'], origin])",
+    "    hkubeApi.registerInputListener(onMessage=on_message)",
+    "    hkubeApi.startMessageListening()",
+    "    while len(numbers) < wanted:",
+    "        time.sleep(0.05)",
+    "    return numbers",
+)
+
+
 # --- applying them ---------------------------------------------------------------------------
 
 

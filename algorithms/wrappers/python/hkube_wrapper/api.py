@@ -15,6 +15,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from .streaming import Streaming
+
 _NOT_YET = (
     "{name} is not supported by this wrapper yet (the code API for sub-algorithms is planned); "
     "run the work as pipeline nodes instead"
@@ -44,6 +46,7 @@ class _Call:
 class HkubeApi:
     def __init__(self, send: Callable[[dict[str, Any]], None]) -> None:
         self._send = send
+        self.streaming = Streaming(send)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._calls: dict[str, _Call] = {}
@@ -63,6 +66,28 @@ class HkubeApi:
         if error:
             data["error"] = error
         self._send({"command": "finishSpan", "data": data})
+
+    # --- stream pipelines (streaming.py) ----------------------------------------------------------
+
+    def send_message(self, msg: Any, flow: str | None = None) -> None:
+        """Send a message on: along ``flow`` (a name of the pipeline's ``streaming.flows``), else
+        the flow of the message being handled, else the default flow."""
+        self.streaming.send_message(msg, flow)
+
+    def sendMessage(self, msg: Any, flowName: str | None = None) -> None:
+        self.streaming.send_message(msg, flowName)
+
+    def register_input_listener(self, onMessage: Callable[[Any, Any], Any]) -> None:
+        """``onMessage(message, origin)`` is called for each message sent to this node."""
+        self.streaming.register_input_listener(onMessage)
+
+    registerInputListener = register_input_listener
+
+    def start_message_listening(self) -> None:
+        """Start calling the input listeners (messages that came before wait until now)."""
+        self.streaming.start_message_listening()
+
+    startMessageListening = start_message_listening
 
     def start_algorithm(self, name: str, input: list[Any] | None = None, includeResult: bool = True) -> Any:
         """Not supported yet: always raises NotImplementedError."""

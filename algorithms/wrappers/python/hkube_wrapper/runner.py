@@ -19,6 +19,7 @@ from . import files
 from .api import SUB_PIPELINE_REPLIES, HkubeApi
 from .codec import Codec
 from .loader import Algorithm
+from .streaming import run_stateless
 from .websocket import ConnectionClosed, HandshakeError, WebSocket
 
 RECONNECT_INTERVAL = 0.1
@@ -32,6 +33,14 @@ def _flush_stdio() -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed or broken stream must not fail the task
             stream.flush()
+
+
+def _is_stream(args: Any) -> bool:
+    return isinstance(args, dict) and args.get("kind") == "stream"
+
+
+def _stateless(args: Any) -> bool:
+    return _is_stream(args) and args.get("stateType") == "stateless"
 
 
 class _Task:
@@ -116,6 +125,8 @@ class Runner:
                 threading.Thread(target=self._on_stop, args=(message.get("data"),), daemon=True).start()
             elif command == "exit":
                 return self._on_exit(message.get("data"))
+            elif command == "streamingInMessage":
+                self.api.streaming.on_message(message.get("data"))
             elif command in SUB_PIPELINE_REPLIES:
                 self.api.on_reply(message)
             # Anything else (unknown commands) is ignored, like HKube's wrapper.
@@ -145,6 +156,7 @@ class Runner:
         if algorithm is None:
             self._send_frame(self._error_frame(self.load_error))
             return
+        self.api.streaming.new_task()
         if algorithm.init is not None:
             try:
                 algorithm.init(data)
@@ -176,7 +188,13 @@ class Runner:
             if not task.stopped:
                 try:
                     offer = files.take_offer(task.args)  # big inputs read from their files
-                    result = start(task.args, api) if wants_api else start(task.args)
+                    if _stateless(task.args):
+                        run_stateless(api.streaming, start, wants_api, task.args, api)
+                        result = None
+                    else:
+                        result = start(task.args, api) if wants_api else start(task.args)
+                        if _is_stream(task.args):
+                            api.streaming.settle()
                 except BaseException as exc:  # noqa: BLE001 - reported to the worker, traceback on stderr
                     traceback.print_exc()
                     frames = [self._error_frame(_message(exc))]
@@ -219,6 +237,9 @@ class Runner:
             if task is not None:
                 task.stopped = True  # its result, if any, is dropped
         algorithm = self.algorithm
+        streaming = task is not None and _is_stream(task.args)
+        if streaming:
+            self.api.streaming.drain()  # the messages already here first ('stopping' meanwhile)
         if algorithm is not None and algorithm.stop is not None:
             try:
                 algorithm.stop(data)

@@ -109,9 +109,24 @@
       mid = { x: x1 + 45, y: (y1 + y2) / 2 };
     }
     const types = (edge.value && edge.value.types) || [];
-    layer.appendChild(svg("path", { d, class: `edge ${edgeLabel(types) ? "edge-typed" : ""}`, "marker-end": "url(#arrow)" }, svg("title", { text: `${edge.from} → ${edge.to}: ${types.join(", ")}` })));
-    const label = edgeLabel(types);
-    if (label) labels.appendChild(svg("text", { x: mid.x, y: mid.y - 6, class: "edge-label", "text-anchor": "middle", text: label }));
+    const metrics = edge.value && edge.value.metrics;
+    const title = `${edge.from} → ${edge.to}: ${types.join(", ")}${metrics ? ` ${metricsTitle(metrics)}` : ""}`;
+    layer.appendChild(svg("path", { d, class: `edge ${edgeLabel(types) ? "edge-typed" : ""}`, "marker-end": "url(#arrow)" }, svg("title", { text: title })));
+    const label = metrics ? rateLabel(metrics) : edgeLabel(types);
+    if (label) labels.appendChild(svg("text", { x: mid.x, y: mid.y - 6, class: `edge-label${metrics ? " edge-rate" : ""}`, "text-anchor": "middle", text: label }));
+  }
+
+  // A stream job's edge (graph/raw's `value.metrics`, refreshed every 2 s): its live rate.
+  function rateLabel(m) {
+    const rate = Number(m.throughput || 0);
+    const queue = Number(m.queueSize || 0);
+    return `${rate >= 10 ? Math.round(rate) : rate.toFixed(1)}/s${queue ? ` · ${queue} queued` : ""}`;
+  }
+
+  function metricsTitle(m) {
+    const parts = [`${m.throughput || 0} msg/s processed`, `${m.requestRate || 0} msg/s sent`, `queue ${m.queueSize || 0}`,
+      `${m.processingTimeMs || 0} ms per message`, `sent ${m.sent || 0}`, `received ${m.received || 0}`, `dropped ${m.dropped || 0}`];
+    return `(${parts.join(", ")})`;
   }
 
   function drawNode(layer, node, p, onNodeClick) {

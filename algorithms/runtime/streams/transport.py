@@ -1,0 +1,319 @@
+"""Messages between the nodes of a stream job, over Redis Streams (docs/streaming.md).
+
+One Redis stream per job and edge (``source>target``); the target node's replicas read it as
+one consumer group named after the node, each replica a consumer. A receiver reads in
+batches (``XREADGROUP``), and acknowledges a message (``XACK`` + ``XDEL``) only after it was
+processed and its outputs sent, so a replica that dies leaves its messages pending: a live
+replica takes them over (``XAUTOCLAIM`` after ``claim_idle_ms``), and a restarted one reads its
+own pending messages first. That is at-least-once; the receiver drops a message whose id it
+already processed (a Redis set per target node), and ids are deterministic (a source numbers
+its messages, a forwarded output is named after its input), so the sink sees each message
+once. A producer learns the edge's buffered bytes with each send; above ``max_buffer_bytes``
+it waits (back-pressure) up to ``block_seconds``, then drops the message and counts it.
+
+Per-edge counters (``sent``, ``received``, ``dropped``, ``bytes`` buffered, ``durationMs``
+spent processing, ``queueSize`` read at the time) live in one hash per job: ``statistics``.
+
+Plain Python (redis-py and msgpack); every key comes from a ``Keys`` object, which the
+platform builds in ``hkube_site/redis_client.py`` (``stream_keys``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import msgpack
+import redis
+
+DEFAULT_MAX_BUFFER_BYTES = 1500 * 1024 * 1024  # HKube's STREAMING_MAX_BUFFER_MB default
+COUNTERS = ("sent", "received", "dropped", "bytes", "durationMs")
+
+
+class Keys(Protocol):
+    """The Redis keys of one job's transport (``hkube_site.redis_client.StreamKeys``)."""
+
+    @property
+    def job_id(self) -> str: ...
+
+    def edge(self, source: str, target: str) -> str: ...
+
+    def seen(self, target: str) -> str: ...
+
+    @property
+    def stats(self) -> str: ...
+
+    @property
+    def edges(self) -> str: ...
+
+
+@dataclass
+class Message:
+    """One message as a receiver gets it: ``payload`` decoded, ``flow`` the flow name it follows."""
+
+    source: str
+    entry_id: str
+    message_id: str
+    flow: str | None
+    origin: str
+    payload: Any
+    size: int
+
+
+def edge_name(source: str, target: str) -> str:
+    return f"{source}>{target}"
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _as_message(source: str, entry_id: Any, fields: dict[Any, Any]) -> Message:
+    data = fields.get(b"d", b"")
+    flow = fields.get(b"f")
+    return Message(
+        source=source,
+        entry_id=_text(entry_id),
+        message_id=_text(fields.get(b"i", b"")),
+        flow=_text(flow) if flow else None,
+        origin=_text(fields.get(b"o", source)),
+        payload=msgpack.unpackb(data, raw=False) if data else None,
+        size=len(data),
+    )
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to send: to each of ``targets``, along ``flow`` (None: the default)."""
+
+    targets: Sequence[str]
+    payload: Any
+    message_id: str
+    flow: str | None
+    origin: str | None = None
+
+
+@dataclass
+class Producer:
+    """Sends a node's messages to the streams of its next nodes."""
+
+    client: redis.Redis
+    keys: Keys
+    node: str
+    max_buffer_bytes: int = DEFAULT_MAX_BUFFER_BYTES
+    block_seconds: float = 5.0
+    poll_seconds: float = 0.005
+    _buffered: dict[str, int] = field(default_factory=dict)
+    _known_edges: set[str] = field(default_factory=set)
+
+    def send(
+        self,
+        targets: Sequence[str],
+        payload: Any,
+        message_id: str,
+        flow: str | None,
+        origin: str | None = None,
+    ) -> list[str]:
+        """Send one message to each of ``targets``; returns the targets it was dropped for
+        (their buffer stayed full for ``block_seconds``). One round trip when no buffer is full."""
+        return self.send_many([Outgoing(targets, payload, message_id, flow, origin)])[0]
+
+    def send_many(self, messages: Sequence[Outgoing]) -> list[list[str]]:
+        """Send several messages in one round trip (the buffers are checked once, before
+        them); returns, per message, the targets it was dropped for."""
+        wanted = list(dict.fromkeys(t for m in messages for t in m.targets))
+        _, full = self._wait_for_room(wanted)
+        dropped = set(full)
+        pipe = self.client.pipeline(transaction=False)
+        stats = self.keys.stats
+        bytes_at: dict[str, int] = {}  # target -> index of its latest buffered-bytes result
+        commands = 0
+        for message in messages:
+            data = msgpack.packb(message.payload, use_bin_type=True)
+            fields: dict[str, Any] = {"i": message.message_id, "o": message.origin or self.node, "d": data}
+            if message.flow:
+                fields["f"] = message.flow
+            for target in message.targets:
+                edge = edge_name(self.node, target)
+                if target in dropped:
+                    pipe.hincrby(stats, f"{edge}:dropped", 1)
+                    commands += 1
+                    continue
+                key = self.keys.edge(self.node, target)
+                if key not in self._known_edges:
+                    pipe.sadd(self.keys.edges, key)
+                    self._known_edges.add(key)
+                    commands += 1
+                pipe.xadd(key, fields)  # type: ignore[arg-type]
+                pipe.hincrby(stats, f"{edge}:sent", 1)
+                pipe.hincrby(stats, f"{edge}:bytes", len(data))
+                commands += 3
+                bytes_at[target] = commands - 1
+        results = pipe.execute() if commands else []
+        for target, index in bytes_at.items():
+            self._buffered[target] = int(results[index])
+        return [[t for t in m.targets if t in dropped] for m in messages]
+
+    def _wait_for_room(self, targets: Sequence[str]) -> tuple[list[str], list[str]]:
+        full = [t for t in targets if self._buffered.get(t, 0) >= self.max_buffer_bytes]
+        if not full:
+            return list(targets), []
+        deadline = time.monotonic() + self.block_seconds
+        stats = self.keys.stats
+        while True:
+            values = self.client.hmget(stats, [f"{edge_name(self.node, t)}:bytes" for t in full])
+            for target, value in zip(full, values, strict=True):
+                self._buffered[target] = int(value or 0)
+            full = [t for t in full if self._buffered[t] >= self.max_buffer_bytes]
+            if not full or time.monotonic() >= deadline:
+                break
+            time.sleep(self.poll_seconds)
+        return [t for t in targets if t not in full], full
+
+
+@dataclass
+class Consumer:
+    """One replica of a node reading the streams of its incoming edges."""
+
+    client: redis.Redis
+    keys: Keys
+    node: str
+    sources: Sequence[str]
+    consumer: str
+    claim_idle_ms: int = 10_000
+    claim_every_seconds: float = 2.0
+    _own_pending_read: bool = False
+    _last_claim: float = 0.0
+
+    def __post_init__(self) -> None:
+        for source in self.sources:
+            key = self.keys.edge(source, self.node)
+            try:
+                self.client.xgroup_create(key, self.node, id="0", mkstream=True)
+            except redis.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+            self.client.sadd(self.keys.edges, key)
+
+    def receive(self, count: int = 100, block_ms: int = 100) -> list[Message]:
+        """Up to ``count`` messages: first this consumer's own pending ones (after a restart),
+        then those of replicas idle for ``claim_idle_ms`` (a dead replica), then new ones."""
+        if not self.sources:
+            time.sleep(block_ms / 1000)
+            return []
+        if not self._own_pending_read:
+            found = self._read("0", count, None)
+            if found:
+                return found
+            self._own_pending_read = True
+        now = time.monotonic()
+        if now - self._last_claim >= self.claim_every_seconds:
+            self._last_claim = now
+            claimed = self._claim(count)
+            if claimed:
+                return claimed
+        return self._read(">", count, block_ms)
+
+    def _read(self, start: str, count: int, block_ms: int | None) -> list[Message]:
+        streams = {self.keys.edge(source, self.node): start for source in self.sources}
+        by_key = {self.keys.edge(source, self.node): source for source in self.sources}
+        reply: Any = self.client.xreadgroup(
+            self.node,
+            self.consumer,
+            streams,  # type: ignore[arg-type]
+            count=count,
+            block=block_ms,
+        )
+        found: list[Message] = []
+        for key, entries in reply or []:
+            source = by_key[_text(key)]
+            for entry_id, fields in entries:
+                if fields:  # an entry deleted while pending comes back empty
+                    found.append(_as_message(source, entry_id, fields))
+                else:
+                    self.client.xack(key, self.node, entry_id)
+        return found
+
+    def _claim(self, count: int) -> list[Message]:
+        found: list[Message] = []
+        for source in self.sources:
+            key = self.keys.edge(source, self.node)
+            reply: Any = self.client.xautoclaim(
+                key, self.node, self.consumer, self.claim_idle_ms, "0-0", count=count
+            )
+            for entry_id, fields in reply[1]:
+                if fields:
+                    found.append(_as_message(source, entry_id, fields))
+                else:
+                    self.client.xack(key, self.node, entry_id)
+        return found
+
+    def split(self, messages: Sequence[Message]) -> tuple[list[Message], list[Message]]:
+        """``(fresh, duplicates)``: a message is a duplicate when this node processed its id
+        before, or when it repeats an id earlier in ``messages`` (one round trip)."""
+        if not messages:
+            return [], []
+        pipe = self.client.pipeline(transaction=False)
+        for message in messages:
+            pipe.sismember(self.keys.seen(self.node), message.message_id)
+        fresh: list[Message] = []
+        duplicates: list[Message] = []
+        ids: set[str] = set()
+        for message, seen in zip(messages, pipe.execute(), strict=True):
+            if seen or message.message_id in ids:
+                duplicates.append(message)
+            else:
+                ids.add(message.message_id)
+                fresh.append(message)
+        return fresh, duplicates
+
+    def done(self, messages: Iterable[Message], duration_ms: float = 0.0, *, duplicate: bool = False) -> None:
+        """The messages were processed and their outputs sent: remember their ids, acknowledge
+        and delete them, and count them on their edges (one round trip)."""
+        items = list(messages)
+        if not items:
+            return
+        pipe = self.client.pipeline(transaction=False)
+        stats = self.keys.stats
+        seen = self.keys.seen(self.node)
+        per_edge: dict[str, list[Message]] = {}
+        for message in items:
+            per_edge.setdefault(message.source, []).append(message)
+            if not duplicate:
+                pipe.sadd(seen, message.message_id)
+        for source, group in per_edge.items():
+            key = self.keys.edge(source, self.node)
+            entry_ids = [m.entry_id for m in group]
+            pipe.xack(key, self.node, *entry_ids)
+            pipe.xdel(key, *entry_ids)
+            edge = edge_name(source, self.node)
+            pipe.hincrby(stats, f"{edge}:bytes", -sum(m.size for m in group))
+            if not duplicate:
+                pipe.hincrby(stats, f"{edge}:received", len(group))
+                pipe.hincrbyfloat(stats, f"{edge}:durationMs", duration_ms)
+        pipe.execute()
+
+
+def statistics(client: redis.Redis, keys: Keys) -> dict[str, dict[str, float]]:
+    """Per edge (``"source>target"``): its counters and ``queueSize`` (entries in its stream)."""
+    raw = client.hgetall(keys.stats)
+    found: dict[str, dict[str, float]] = {}
+    for name, value in raw.items():
+        edge, _, counter = _text(name).rpartition(":")
+        found.setdefault(edge, {})[counter] = float(value)
+    pipe = client.pipeline(transaction=False)
+    edges = sorted(found)
+    for edge in edges:
+        source, _, target = edge.partition(">")
+        pipe.xlen(keys.edge(source, target))
+    for edge, length in zip(edges, pipe.execute(), strict=True):
+        found[edge]["queueSize"] = float(length)
+    return found
+
+
+def remove_job(client: redis.Redis, keys: Keys, nodes: Iterable[str]) -> None:
+    """Delete a job's streams, de-duplication sets and counters."""
+    streams = [_text(k) for k in client.smembers(keys.edges)]
+    client.delete(*streams, *(keys.seen(n) for n in nodes), keys.stats, keys.edges)

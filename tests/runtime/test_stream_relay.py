@@ -1,0 +1,249 @@
+"""Stream tasks without the platform around them: real algorithm processes on our Python
+wrapper, each behind an AlgorithmSession with a Relay, over a real Redis (docs/streaming.md)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from algorithms.runtime.session import AlgorithmSession, TaskOutcome
+from algorithms.runtime.streams import transport
+from algorithms.runtime.streams.relay import Relay, all_next, all_previous
+from algorithms.runtime.streams.transport import Consumer, Producer
+from hkube_site.redis_client import StreamKeys, stream_keys
+
+from .conftest import SessionFactory
+
+SOURCE = {
+    "main.py": """
+        import time
+
+        stopping = False
+
+        def start(args, api):
+            global stopping
+            stopping = False
+            count, flow = args["input"][0], args["input"][1]
+            for n in range(count):
+                api.send_message({"n": n}, flow)
+            while not stopping:
+                time.sleep(0.01)
+            return "source stopped"
+
+        def stop(data):
+            global stopping
+            stopping = True
+    """
+}
+DOUBLE = {
+    "main.py": """
+        import time
+
+        def start(args, api):
+            message = args["streamInput"]["message"]
+            time.sleep(args["input"][0] if args["input"] else 0)
+            return {"n": message["n"], "double": message["n"] * 2, "by": args["nodeName"]}
+    """
+}
+SINK = {
+    "main.py": """
+        import threading
+
+        got = []
+        enough = threading.Event()
+        wanted = 0
+
+        def start(args, api):
+            global wanted
+            got.clear()
+            enough.clear()
+            wanted = args["input"][0]
+
+            def on_message(message, origin):
+                got.append([message, origin])
+                if len(got) >= wanted:
+                    enough.set()
+
+            api.register_input_listener(on_message)
+            api.start_message_listening()
+            enough.wait()
+            return got
+
+        def stop(data):
+            enough.set()
+    """
+}
+FLOWS = {
+    "main": [{"source": "src", "next": ["double"]}, {"source": "double", "next": ["sink"]}],
+    "direct": [{"source": "src", "next": ["sink"]}],
+}
+
+
+@pytest.fixture
+def client(redis_url: str) -> redis.Redis:
+    return redis.Redis.from_url(redis_url)
+
+
+@pytest.fixture
+def keys() -> StreamKeys:
+    return stream_keys(f"job-{uuid.uuid4().hex[:8]}")
+
+
+class Task:
+    """One stream task: a session, its relay, and run_task on a thread."""
+
+    def __init__(
+        self,
+        session: AlgorithmSession,
+        client: redis.Redis,
+        keys: StreamKeys,
+        node: str,
+        state_type: str,
+        task_input: list[Any],
+        consumer: str | None = None,
+    ) -> None:
+        self.session = session
+        childs, parents = all_next(FLOWS, node), all_previous(FLOWS, node)
+        self.relay = Relay(
+            node=node,
+            run="0.1",
+            flows=FLOWS,
+            default_flow="main",
+            producer=Producer(client, keys, node),
+            consumer=Consumer(client, keys, node, parents, consumer or f"{node}-0", claim_idle_ms=500),
+            send=session.send,
+            window=50,
+        )
+        self.payload = {
+            "jobId": keys.job_id,
+            "taskId": consumer or f"{node}-0",
+            "nodeName": node,
+            "kind": "stream",
+            "stateType": state_type,
+            "parsedFlow": FLOWS,
+            "defaultFlow": "main",
+            "childs": childs,
+            "parents": parents,
+            "input": task_input,
+        }
+        self.outcome: TaskOutcome | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        self.relay.start()
+        try:
+            self.outcome = self.session.run_task(self.payload, on_event=self.relay.on_event)
+        finally:
+            self.relay.close()
+
+    def stop(self, drain: bool = True) -> None:
+        if drain:
+            self.relay.drain(10)
+        deadline = time.monotonic() + 5
+        while not self.session.stop() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def wait(self, timeout: float = 60) -> TaskOutcome:
+        self.thread.join(timeout)
+        assert self.outcome is not None, "the task did not end"
+        return self.outcome
+
+
+@pytest.fixture
+def tasks() -> Iterator[list[Task]]:
+    started: list[Task] = []
+    yield started
+    for task in started:
+        task.relay.close()
+
+
+def test_source_double_sink_every_number_once_in_order(
+    start_wrapper: SessionFactory, client: redis.Redis, keys: StreamKeys, tasks: list[Task]
+) -> None:
+    count = 5000
+    sink = Task(start_wrapper("python", SINK), client, keys, "sink", "stateful", [count])
+    double = Task(start_wrapper("python", DOUBLE), client, keys, "double", "stateless", [])
+    began = time.perf_counter()
+    source = Task(start_wrapper("python", SOURCE), client, keys, "src", "stateful", [count, None])
+    tasks += [sink, double, source]
+
+    outcome = sink.wait()
+    took = time.perf_counter() - began
+    print(f"{count} messages source -> double -> sink: {took:.2f} s, {count / took:,.0f} messages/s")
+
+    assert outcome.status == "done", outcome.error
+    assert [m["n"] for m, _ in outcome.result] == list(range(count))
+    assert all(m["double"] == 2 * m["n"] and origin == "double" for m, origin in outcome.result)
+    stats = transport.statistics(client, keys)
+    assert stats["src>double"]["sent"] == count and stats["double>sink"]["received"] == count
+    source.stop()
+    double.stop()
+    assert source.wait().status == "stopped" and double.wait().status == "stopped"
+
+
+def test_a_named_flow_routes_around_the_stateless_node(
+    start_wrapper: SessionFactory, client: redis.Redis, keys: StreamKeys, tasks: list[Task]
+) -> None:
+    sink = Task(start_wrapper("python", SINK), client, keys, "sink", "stateful", [50])
+    double = Task(start_wrapper("python", DOUBLE), client, keys, "double", "stateless", [])
+    source = Task(start_wrapper("python", SOURCE), client, keys, "src", "stateful", [50, "direct"])
+    tasks += [sink, double, source]
+
+    outcome = sink.wait()
+
+    assert [(m, origin) for m, origin in outcome.result] == [({"n": n}, "src") for n in range(50)]
+    assert "src>double" not in transport.statistics(client, keys)
+    source.stop()
+    double.stop()
+
+
+def test_a_killed_stateless_replica_loses_no_message(
+    start_wrapper: SessionFactory, client: redis.Redis, keys: StreamKeys, tasks: list[Task]
+) -> None:
+    count = 300
+    sink = Task(start_wrapper("python", SINK), client, keys, "sink", "stateful", [count])
+    first = Task(start_wrapper("python", DOUBLE), client, keys, "double", "stateless", [0.01], "double-1")
+    second = Task(start_wrapper("python", DOUBLE), client, keys, "double", "stateless", [0.01], "double-2")
+    source = Task(start_wrapper("python", SOURCE), client, keys, "src", "stateful", [count, None])
+    tasks += [sink, first, second, source]
+    time.sleep(0.5)
+    pid = first.session.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)  # mid-stream, with messages read and not acknowledged
+    assert first.wait(10).status == "crashed"
+
+    outcome = sink.wait()
+
+    numbers = sorted(m["n"] for m, _ in outcome.result)
+    assert numbers == list(range(count))  # every one, none twice (the second replica took over)
+    source.stop()
+    second.stop()
+
+
+def test_stop_drains_the_messages_already_sent(
+    start_wrapper: SessionFactory, client: redis.Redis, keys: StreamKeys, tasks: list[Task]
+) -> None:
+    count = 200
+    sink = Task(start_wrapper("python", SINK), client, keys, "sink", "stateful", [10**9])
+    double = Task(start_wrapper("python", DOUBLE), client, keys, "double", "stateless", [0.005])
+    source = Task(start_wrapper("python", SOURCE), client, keys, "src", "stateful", [count, None])
+    tasks += [sink, double, source]
+    time.sleep(0.3)  # the source has sent everything; double is still working through it
+
+    for task in (source, double, sink):
+        task.stop()
+
+    outcome = sink.wait()
+    assert outcome.status == "stopped"
+    stats = transport.statistics(client, keys)
+    assert stats["double>sink"]["received"] == count
+    assert stats["src>double"]["queueSize"] == 0 and stats["double>sink"]["queueSize"] == 0
