@@ -85,7 +85,9 @@ class SessionRunner(Runner):
         self.fixed = session
         self.respawn = respawn
 
-    def session_for(self, algorithm_name: str, version: str, debug: bool = False) -> AlgorithmSession:
+    def session_for(
+        self, algorithm_name: str, version: str, debug: bool = False, stream: bool = False
+    ) -> AlgorithmSession:
         if not self.fixed.alive and self.respawn is not None:
             self.fixed = self.respawn()  # a crashed process is started again, as _spawn does
         self.session = self.fixed  # what on_stop stops
