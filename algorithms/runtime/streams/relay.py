@@ -15,6 +15,10 @@ Message ids are deterministic: a node's own message is ``<node>.<run>:<n>`` (``r
 time the algorithm starts), an output is ``<input id>><node>.<k>`` (its k-th output), so an input
 processed again after a crash produces the same ids and the next node drops the copies.
 
+Outputs are collected and sent in one round trip (``Producer.send_many``) every
+``flush_every`` seconds (2 ms), when ``flush_size`` wait, and before a batch of inputs is
+acknowledged; a full buffer blocks the flush and so the algorithm's next message.
+
 Plain Python: ``send`` delivers a frame to the algorithm (``AlgorithmSession.send``).
 """
 
@@ -28,7 +32,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .transport import Consumer, Message, Producer
+from .transport import Consumer, Message, Outgoing, Producer
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +90,8 @@ class Relay:
         window: int = 1,
         input_delay: float = 0.0,
         quiet_seconds: float = 1.0,
+        flush_every: float = 0.002,
+        flush_size: int = 100,
     ) -> None:
         self.node = node
         self.run = run
@@ -112,6 +118,11 @@ class Relay:
         self._drained = threading.Event()
         self._thread: threading.Thread | None = None
         self.stopping_seen = 0
+        self.flush_every = flush_every
+        self.flush_size = flush_size
+        self._out_lock = threading.Lock()
+        self._pending_out: list[Outgoing] = []
+        self._flusher: threading.Thread | None = None
         self.unrouted = 0
         self.stale = 0
 
@@ -159,11 +170,37 @@ class Relay:
             if flow not in self.flows:
                 log.warning("node %s: no such flow %s; message dropped", self.node, flow)
             return
-        self.producer.send(targets, data.get("message"), message_id, flow, self.node)
+        outgoing = Outgoing(targets, data.get("message"), message_id, flow, self.node)
+        with self._out_lock:
+            self._pending_out.append(outgoing)
+            full = len(self._pending_out) >= self.flush_size
+        if full:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send the outputs collected so far, in one round trip (called every ``flush_every``
+        seconds, when ``flush_size`` are waiting, and before inputs are acknowledged)."""
+        with self._out_lock:  # held while sending: flushes stay in order, back-pressure blocks _out
+            pending, self._pending_out = self._pending_out, []
+            if pending and self.producer is not None:
+                self.producer.send_many(pending)
+
+    def _flush_loop(self) -> None:
+        while not self._closed:
+            time.sleep(self.flush_every)
+            try:
+                self.flush()
+            except Exception:
+                log.exception("node %s: sending its messages failed", self.node)
 
     # --- messages to the algorithm (a thread of its own) --------------------------------------
 
     def start(self) -> None:
+        if self.producer is not None:
+            self._flusher = threading.Thread(
+                target=self._flush_loop, name=f"stream-out-{self.node}", daemon=True
+            )
+            self._flusher.start()
         if self.consumer is None or not self.consumer.sources:
             self._drained.set()
             return
@@ -201,6 +238,7 @@ class Relay:
                 handled += answered
                 if len(answered) < len(window):
                     break
+            self.flush()  # the outputs of these inputs leave before they are acknowledged
             consumer.done(handled, (time.perf_counter() - began) * 1000)
             if len(handled) < len(fresh):
                 return  # the session is gone: the rest stays pending for the next run
@@ -250,3 +288,6 @@ class Relay:
             self._lock.notify_all()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(5)
+        if self._flusher is not None:
+            self._flusher.join(5)
+        self.flush()  # what the algorithm sent last
