@@ -132,7 +132,7 @@ def test_a_killed_stateless_replica_loses_no_message(hkube: Cluster, algorithms:
         eventually(lambda: consumers() == 2, 120, "both replicas reading the edge")
     except AssertionError:
         print("workers:", hkube.workers())
-        print("queued:", {k.decode(): hkube.redis().llen(k) for k in hkube.redis().keys("algorithm.*")})
+        print("queued:", {str(k): hkube.redis().llen(k) for k in hkube.redis().keys("algorithm.*")})
         raise
     workers = eventually(replicas, 60, "the two replicas' workers")
     eventually(lambda: edge_stats(hkube, job_id).get("double>sink", {}).get("received", 0) > 100, 60)
