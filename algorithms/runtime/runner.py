@@ -300,7 +300,8 @@ class Runner:
             missing = taskspec.missing_parents(spec, batch_index)
             raw_input, storage_map = planning.expand_item(plan, batch_index, missing=missing)
         else:
-            raw_input, storage_map = planning.expand_item(plan, index)
+            # A stream node's replicas (batchIndex 1..n) all get the node's one input.
+            raw_input, storage_map = planning.expand_item(plan, 0 if taskspec.is_stream(spec) else index)
         payload: dict[str, Any] = {
             "jobId": spec["jobId"],
             "taskId": task_id,

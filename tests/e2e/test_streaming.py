@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import redis
 
 from algorithms.runtime.streams import transport
 from hkube_site.redis_client import stream_keys
@@ -111,15 +112,29 @@ def test_a_killed_stateless_replica_loses_no_message(hkube: Cluster, algorithms:
     job_id = hkube.submit(body)
 
     def replicas() -> list[dict[str, Any]] | None:
-        # Busy: running this job's replicas (an idle worker of an earlier test may linger).
+        # Busy, two of them: this job's replicas (an earlier job's may still be draining).
         found = [
             w
             for w in hkube.workers()
             if w["algorithm"] == algorithms["double"] and w["busy"] and w.get("algorithmPid")
         ]
-        return found if len(found) >= 2 else None
+        return found if len(found) == 2 else None
 
-    workers = eventually(replicas, 120, "two double replicas")
+    edge = stream_keys(job_id).edge("src", "double")
+
+    def consumers() -> int:
+        try:
+            return len(hkube.redis().xinfo_consumers(edge, "double"))
+        except redis.ResponseError:  # no stream or no group yet
+            return 0
+
+    try:
+        eventually(lambda: consumers() == 2, 120, "both replicas reading the edge")
+    except AssertionError:
+        print("workers:", hkube.workers())
+        print("queued:", {str(k): hkube.redis().llen(k) for k in hkube.redis().keys("algorithm.*")})
+        raise
+    workers = eventually(replicas, 60, "the two replicas' workers")
     eventually(lambda: edge_stats(hkube, job_id).get("double>sink", {}).get("received", 0) > 100, 60)
     os.kill(int(workers[0]["algorithmPid"]), signal.SIGKILL)
 

@@ -109,8 +109,10 @@ class Task:
         state_type: str,
         task_input: list[Any],
         consumer: str | None = None,
+        late_start: float = 0.0,
     ) -> None:
         self.session = session
+        self.late_start = late_start
         childs, parents = all_next(FLOWS, node), all_previous(FLOWS, node)
         self.relay = Relay(
             node=node,
@@ -140,6 +142,7 @@ class Task:
 
     def _run(self) -> None:
         self.relay.start()
+        time.sleep(self.late_start)  # messages may reach the algorithm before its initialize
         try:
             self.outcome = self.session.run_task(self.payload, on_event=self.relay.on_event)
         finally:
@@ -247,3 +250,23 @@ def test_stop_drains_the_messages_already_sent(
     stats = transport.statistics(client, keys)
     assert stats["double>sink"]["received"] == count
     assert stats["src>double"]["queueSize"] == 0 and stats["double>sink"]["queueSize"] == 0
+
+
+def test_a_warm_stateless_process_serves_the_next_task_without_losing_a_message(
+    start_wrapper: SessionFactory, client: redis.Redis, tasks: list[Task]
+) -> None:
+    warm = start_wrapper("python", DOUBLE)
+    for _ in range(3):
+        keys = stream_keys(f"job-{uuid.uuid4().hex[:8]}")
+        sink = Task(start_wrapper("python", SINK), client, keys, "sink", "stateful", [300])
+        source = Task(start_wrapper("python", SOURCE), client, keys, "src", "stateful", [300, None])
+        time.sleep(0.2)
+        double = Task(warm, client, keys, "double", "stateless", [], late_start=0.3)
+        tasks += [sink, source, double]
+
+        outcome = sink.wait()
+
+        assert [m["n"] for m, _ in outcome.result] == list(range(300))
+        source.stop()
+        double.stop()
+        assert double.wait().status == "stopped"

@@ -41,6 +41,7 @@ class Streaming:
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
         self._handling = threading.Lock()  # held while a message is handled and answered
+        self._listening = threading.Event()  # the running task called start_message_listening
 
     # --- the algorithm's API -------------------------------------------------------------------
 
@@ -56,6 +57,7 @@ class Streaming:
         self._listeners.append(listener)
 
     def start_message_listening(self) -> None:
+        self._listening.set()
         with self._lock:
             if self._thread is not None:
                 return
@@ -65,16 +67,11 @@ class Streaming:
     # --- the runner's side -----------------------------------------------------------------------
 
     def new_task(self) -> None:
-        """A new task: listeners and messages left from the one before are dropped."""
+        """A new task: the listeners of the one before are dropped, and messages wait for this
+        task's ``start_message_listening()`` (they may come before ``initialize``)."""
         self._stopped.clear()
+        self._listening.clear()
         self._listeners = []
-        while True:
-            try:
-                self._queue.get_nowait()
-            except queue.Empty:
-                break
-            with self._lock:
-                self._pending -= 1
 
     def on_message(self, data: Any) -> None:
         """A ``streamingInMessage`` from the worker (called on the reader thread)."""
@@ -87,6 +84,7 @@ class Streaming:
             data = self._queue.get()
             if data is _STOP:
                 return
+            self._listening.wait()  # the task's listeners are registered
             payload = data.get("payload") if isinstance(data, dict) else None
             origin = data.get("origin") if isinstance(data, dict) else None
             send_id = data.get("sendMessageId") if isinstance(data, dict) else None
@@ -113,8 +111,7 @@ class Streaming:
     def drain(self, timeout: float = 60.0) -> None:
         """Wait until every queued message was handled, sending ``stopping`` every second."""
         deadline = time.monotonic() + timeout
-        with self._lock:
-            listening = self._thread is not None
+        listening = self._listening.is_set()
         while listening:
             with self._lock:
                 if self._pending == 0 or time.monotonic() >= deadline:
