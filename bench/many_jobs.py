@@ -57,13 +57,13 @@ def hammer(clients: int, seconds: float, one_job: Callable[[], None]) -> tuple[f
     return len(latencies) / elapsed, latencies, errors
 
 
-def hkube_job(started: Cluster) -> Callable[[], None]:
+def hkube_job(started: Cluster, poll: float) -> Callable[[], None]:
     local = threading.local()
 
     def one_job() -> None:
         if not hasattr(local, "http"):
             local.http = requests.Session()
-        common.numbers_job(local.http, started, 5, 2, poll=0.002, timeout=120)
+        common.numbers_job(local.http, started, 5, 2, poll=poll, timeout=120)
 
     return one_job
 
@@ -76,10 +76,16 @@ def main() -> None:
     parser = common.parser(__doc__)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=30)
+    parser.add_argument(
+        "--poll", type=float, default=0.002,
+        help="seconds between a client's exec/results polls (every poll is an API request on the same cores)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.quick:
         args.clients, args.seconds = 4, 3
-    report = common.Report(f"many small jobs: {args.clients} clients, N=5, {args.seconds:g} s", args.database)
+    title = f"many small jobs: {args.clients} clients, N=5, {args.seconds:g} s"
+    title += f", polls every {args.poll * 1000:g} ms"
+    report = common.Report(title, args.database)
 
     with common.cluster(args, "many") as started, common.plain_celery_worker(started):
         common.setup_numbers(started)
@@ -89,7 +95,7 @@ def main() -> None:
             common.numbers_job(http, started, 5, 2)
             common.plain_numbers(5, 2, timeout=60)
         print(f"HKube: {args.clients} clients for {args.seconds:g} s ...", flush=True)
-        ours_rate, ours_lat, ours_errors = hammer(args.clients, args.seconds, hkube_job(started))
+        ours_rate, ours_lat, ours_errors = hammer(args.clients, args.seconds, hkube_job(started, args.poll))
         print(f"plain Celery: {args.clients} clients for {args.seconds:g} s ...", flush=True)
         base_rate, base_lat, base_errors = hammer(args.clients, args.seconds, celery_job)
         workers = len(started.workers())
