@@ -14,7 +14,13 @@ import pytest
 
 from bench.run_all import SCRIPTS
 
-pytestmark = pytest.mark.e2e
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(
+        os.environ.get("HKUBE_TEST_BENCH") != "1",
+        reason="bench smoke runs are opt-in (HKUBE_TEST_BENCH=1): they take minutes and check no figure",
+    ),
+]
 ROOT = Path(__file__).resolve().parents[2]
 
 
