@@ -176,7 +176,7 @@ def _on_worker_ready(**_: Any) -> None:
         try:
             algorithm = Algorithm.objects.filter(name=WORKER_ALGORITHM).first()
             if algorithm and algorithm.version:
-                runner().session_for(WORKER_ALGORITHM, algorithm.version)
+                runner().prewarm(WORKER_ALGORITHM, algorithm.version)
         except Exception as exc:  # noqa: BLE001 - the first task reports the real error
             log.warning("could not pre-start algorithm %s: %s", WORKER_ALGORITHM, exc)
 

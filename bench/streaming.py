@@ -37,8 +37,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from algorithms.runtime.session import AlgorithmSession, TaskOutcome  # noqa: E402
-from algorithms.runtime.streams.relay import Relay, all_next, all_previous  # noqa: E402
-from algorithms.runtime.streams.transport import Consumer, Producer  # noqa: E402
+from algorithms.runtime.streams.relay import BATCH_FIELD, Relay, all_next, all_previous, delivery  # noqa: E402
+from algorithms.runtime.streams.transport import Consumer, Producer, connect  # noqa: E402
 from algorithms.runtime.wrappers import wrapper_launch  # noqa: E402
 from hkube_site import embedded  # noqa: E402
 from hkube_site.redis_client import StreamKeys, stream_keys  # noqa: E402
@@ -115,7 +115,7 @@ class Task:
             producer=Producer(client, keys, node),
             consumer=Consumer(client, keys, node, parents, f"{node}-0"),
             send=session.send,
-            window=50,
+            **delivery(pipelined=session.pipelined, batched=session.stream_batch),
         )
         self.payload = {
             "jobId": keys.job_id,
@@ -129,6 +129,8 @@ class Task:
             "parents": parents,
             "input": data,
         }
+        if session.stream_batch:
+            self.payload[BATCH_FIELD] = True
         self.outcome: TaskOutcome | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -157,7 +159,7 @@ def session(folder: Path, name: str, source: str) -> AlgorithmSession:
 
 
 def ours(url: str, folder: Path, count: int, size: int, every: float = 0.0) -> dict[str, float]:
-    client = redis.Redis.from_url(url)
+    client = connect(url)
     keys = stream_keys(f"bench-{uuid.uuid4().hex[:8]}")
     sessions = [
         session(folder, f"{n}-{keys.job_id}", s)

@@ -52,11 +52,13 @@ RETRY_BACKOFF = (1.0, 0.05)  # (cap, base) seconds
 
 
 @lru_cache(maxsize=1)
-def client() -> redis.Redis:
+def client(**options: Any) -> redis.Redis:
+    """A client of the platform's Redis; ``options`` go to ``redis.Redis.from_url`` (the stream
+    transport's ``command_packer``)."""
     retry = Retry(
         ExponentialBackoff(*RETRY_BACKOFF), RETRY_ATTEMPTS, supported_errors=(ConnectionError, TimeoutError)
     )
-    return redis.Redis.from_url(settings.REDIS_URL, health_check_interval=30, retry=retry)
+    return redis.Redis.from_url(settings.REDIS_URL, health_check_interval=30, retry=retry, **options)
 
 
 def publish(message: dict[str, Any]) -> None:

@@ -66,7 +66,7 @@ class Runner:
         self.current_job: str | None = None
         self.busy = False
         self.last_active = time.time()
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # prewarm holds it around session_for
         self.stream: stream_task.StreamTask | None = None  # the stream task running now
 
     # --- control (called from the control-listener thread) -----------------------------
@@ -126,6 +126,15 @@ class Runner:
                     )
                 self.session_key = key
             return self.session
+
+    def prewarm(self, algorithm_name: str, version: str) -> None:
+        """Start the algorithm's process ahead of the first task, unless a session exists:
+        a task may have started first (a stream task's session is of another kind, and
+        replacing it would end that task's algorithm)."""
+        with self.lock:
+            if self.session is not None:
+                return
+            self.session_for(algorithm_name, version)
 
     def _synced_code_changed(self, algorithm_name: str) -> bool:
         """A dev-mode session restarts when `hkubectl sync` uploaded new code since it

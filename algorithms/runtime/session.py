@@ -95,6 +95,7 @@ class AlgorithmSession(ConnectionSlot):
         self.encoding: str | None = None
         self.pipelined = False
         self.file_values = False
+        self.stream_batch = False
 
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)  # a connection arrived or the process exited

@@ -30,6 +30,7 @@ class ConnectionSlot:
     encoding: str | None
     pipelined: bool
     file_values: bool
+    stream_batch: bool
     _path: str
     _changed: threading.Condition
     _conn: ServerConnection | None
@@ -128,6 +129,8 @@ class ConnectionSlot:
         self.pipelined = query.get("pipelined", ["0"])[0] == "1"
         # Our Python wrapper reads and writes big values as files itself (runtime/file_values.py).
         self.file_values = query.get("files", ["0"])[0] == "1"
+        # Our wrappers take and answer a stream task's messages many per frame (streams/relay.py).
+        self.stream_batch = query.get("streamBatch", ["0"])[0] == "1"
         self._conn = conn
         self._changed.notify_all()
 

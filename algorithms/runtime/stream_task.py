@@ -23,8 +23,8 @@ from typing import Any, Protocol
 from django.conf import settings
 
 from algorithms.runtime.session import AlgorithmSession, TaskOutcome
-from algorithms.runtime.streams.relay import Relay
-from algorithms.runtime.streams.transport import Consumer, Producer
+from algorithms.runtime.streams.relay import BATCH_FIELD, Relay, delivery
+from algorithms.runtime.streams.transport import CommandPacker, Consumer, Producer
 from hkube_site import redis_client as rc
 from pipelines.engine import ids
 from pipelines.logs import TaskLog
@@ -35,8 +35,6 @@ from pipelines.taskspec import TaskSpec
 log = logging.getLogger(__name__)
 
 DRAIN_SECONDS = 30.0
-IN_ORDER_WINDOW = 50  # streamingInMessage frames in flight to a wrapper that keeps their order
-INPUT_DELAY_SECONDS = 1.0  # HKube's wrapper drops messages that come before its listener
 
 
 def session_env() -> dict[str, str]:
@@ -128,7 +126,7 @@ def run(
     started = int(time.time() * 1000)
     task = StreamTask(job_id, node, batch_index)
     runner.stream = task
-    client = rc.client()
+    client = rc.client(command_packer=CommandPacker())
     keys = rc.stream_keys(job_id)
     flows = spec.get("parsedFlow") or {}
     max_bytes = int(settings.STREAMING_MAX_BUFFER_MB) * 1024 * 1024
@@ -152,11 +150,11 @@ def run(
                 producer=producer,
                 consumer=consumer,
                 send=session.send,
-                # Our wrappers handle messages in order; HKube's one thread per frame.
-                window=IN_ORDER_WINDOW if session.pipelined else 1,
-                input_delay=0.0 if session.pipelined else INPUT_DELAY_SECONDS,
+                **delivery(pipelined=session.pipelined, batched=session.stream_batch),
             )
             payload = payload_of(session)
+            if session.stream_batch:
+                payload[BATCH_FIELD] = True
             task.relay, task.session = relay, session
             outcome = _run_once(session, payload, relay)
             task.relay = task.session = None

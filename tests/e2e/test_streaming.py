@@ -104,10 +104,6 @@ def test_two_named_flows_route_by_send_message(hkube: Cluster, algorithms: dict[
     }
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 13: in a loaded run of the suite the second replica can wait past 120 s for a worker",
-)
 def test_a_killed_stateless_replica_loses_no_message(hkube: Cluster, algorithms: dict[str, str]) -> None:
     count = 2000
     body = stream_pipeline(

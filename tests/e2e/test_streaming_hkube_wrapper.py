@@ -16,10 +16,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 WRAPPER = "hkube-python-wrapper"
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 13: in a loaded run of the suite the sink has seen a message twice (a source re-run)",
-)
 def test_a_stream_pipeline_on_hkubes_wrapper_runs_unchanged(
     hkube: Cluster, algorithm_factory: Callable[..., str]
 ) -> None:

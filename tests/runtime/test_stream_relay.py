@@ -16,7 +16,7 @@ import redis
 
 from algorithms.runtime.session import AlgorithmSession, TaskOutcome
 from algorithms.runtime.streams import transport
-from algorithms.runtime.streams.relay import Relay, all_next, all_previous
+from algorithms.runtime.streams.relay import BATCH_FIELD, Relay, all_next, all_previous, delivery
 from algorithms.runtime.streams.transport import Consumer, Producer
 from hkube_site.redis_client import StreamKeys, stream_keys
 
@@ -110,6 +110,7 @@ class Task:
         task_input: list[Any],
         consumer: str | None = None,
         late_start: float = 0.0,
+        batched: bool = True,
     ) -> None:
         self.session = session
         self.late_start = late_start
@@ -122,7 +123,9 @@ class Task:
             producer=Producer(client, keys, node),
             consumer=Consumer(client, keys, node, parents, consumer or f"{node}-0", claim_idle_ms=500),
             send=session.send,
-            window=50,
+            # As a stream task does (stream_task.py): many messages per frame when the wrapper
+            # announced it and the test wants it, else our wrapper's in-order window.
+            **delivery(pipelined=session.pipelined, batched=batched and session.stream_batch),
         )
         self.payload = {
             "jobId": keys.job_id,
@@ -136,6 +139,8 @@ class Task:
             "parents": parents,
             "input": task_input,
         }
+        if batched and session.stream_batch:
+            self.payload[BATCH_FIELD] = True
         self.outcome: TaskOutcome | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
@@ -161,6 +166,12 @@ class Task:
         return self.outcome
 
 
+@pytest.fixture(params=[True, False], ids=["frames-of-many", "frame-per-message"])
+def batched(request: pytest.FixtureRequest) -> bool:
+    """Our wrapper both ways: many messages per frame (streamBatch), and HKube's one per frame."""
+    return bool(request.param)
+
+
 @pytest.fixture
 def tasks() -> Iterator[list[Task]]:
     started: list[Task] = []
@@ -170,13 +181,15 @@ def tasks() -> Iterator[list[Task]]:
 
 
 def test_source_double_sink_every_number_once_in_order(
-    start_wrapper: SessionFactory, client: redis.Redis, keys: StreamKeys, tasks: list[Task]
+    start_wrapper: SessionFactory, client: redis.Redis, keys: StreamKeys, tasks: list[Task], batched: bool
 ) -> None:
     count = 5000
-    sink = Task(start_wrapper("python", SINK), client, keys, "sink", "stateful", [count])
-    double = Task(start_wrapper("python", DOUBLE), client, keys, "double", "stateless", [])
+    sink = Task(start_wrapper("python", SINK), client, keys, "sink", "stateful", [count], batched=batched)
+    double = Task(start_wrapper("python", DOUBLE), client, keys, "double", "stateless", [], batched=batched)
     began = time.perf_counter()
-    source = Task(start_wrapper("python", SOURCE), client, keys, "src", "stateful", [count, None])
+    source = Task(
+        start_wrapper("python", SOURCE), client, keys, "src", "stateful", [count, None], batched=batched
+    )
     tasks += [sink, double, source]
 
     outcome = sink.wait()
@@ -210,13 +223,33 @@ def test_a_named_flow_routes_around_the_stateless_node(
 
 
 def test_a_killed_stateless_replica_loses_no_message(
-    start_wrapper: SessionFactory, client: redis.Redis, keys: StreamKeys, tasks: list[Task]
+    start_wrapper: SessionFactory, client: redis.Redis, keys: StreamKeys, tasks: list[Task], batched: bool
 ) -> None:
     count = 300
-    sink = Task(start_wrapper("python", SINK), client, keys, "sink", "stateful", [count])
-    first = Task(start_wrapper("python", DOUBLE), client, keys, "double", "stateless", [0.01], "double-1")
-    second = Task(start_wrapper("python", DOUBLE), client, keys, "double", "stateless", [0.01], "double-2")
-    source = Task(start_wrapper("python", SOURCE), client, keys, "src", "stateful", [count, None])
+    sink = Task(start_wrapper("python", SINK), client, keys, "sink", "stateful", [count], batched=batched)
+    first = Task(
+        start_wrapper("python", DOUBLE),
+        client,
+        keys,
+        "double",
+        "stateless",
+        [0.01],
+        "double-1",
+        batched=batched,
+    )
+    second = Task(
+        start_wrapper("python", DOUBLE),
+        client,
+        keys,
+        "double",
+        "stateless",
+        [0.01],
+        "double-2",
+        batched=batched,
+    )
+    source = Task(
+        start_wrapper("python", SOURCE), client, keys, "src", "stateful", [count, None], batched=batched
+    )
     tasks += [sink, first, second, source]
     time.sleep(0.5)
     pid = first.session.pid
@@ -233,12 +266,16 @@ def test_a_killed_stateless_replica_loses_no_message(
 
 
 def test_stop_drains_the_messages_already_sent(
-    start_wrapper: SessionFactory, client: redis.Redis, keys: StreamKeys, tasks: list[Task]
+    start_wrapper: SessionFactory, client: redis.Redis, keys: StreamKeys, tasks: list[Task], batched: bool
 ) -> None:
     count = 200
-    sink = Task(start_wrapper("python", SINK), client, keys, "sink", "stateful", [10**9])
-    double = Task(start_wrapper("python", DOUBLE), client, keys, "double", "stateless", [0.005])
-    source = Task(start_wrapper("python", SOURCE), client, keys, "src", "stateful", [count, None])
+    sink = Task(start_wrapper("python", SINK), client, keys, "sink", "stateful", [10**9], batched=batched)
+    double = Task(
+        start_wrapper("python", DOUBLE), client, keys, "double", "stateless", [0.005], batched=batched
+    )
+    source = Task(
+        start_wrapper("python", SOURCE), client, keys, "src", "stateful", [count, None], batched=batched
+    )
     tasks += [sink, double, source]
     time.sleep(0.3)  # the source has sent everything; double is still working through it
 

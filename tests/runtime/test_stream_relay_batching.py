@@ -18,6 +18,7 @@ class SlowProducer:
     def __init__(self) -> None:
         self.round_trips: list[list[Outgoing]] = []
         self.lock = threading.Lock()
+        self.mean_size = 0.0
 
     def send_many(self, messages: list[Outgoing]) -> list[list[str]]:
         time.sleep(0.02)

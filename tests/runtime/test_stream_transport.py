@@ -148,3 +148,22 @@ def test_send_many_is_one_batch_in_order_with_drops_per_message(
     full.send(["b"], "x", "a:x", None)  # now over its 1-byte bound
     assert full.send_many([transport.Outgoing(["b"], n, f"a:y{n}", None) for n in range(2)]) == [["b"], ["b"]]
     assert transport.statistics(client, keys)["a>b"]["dropped"] == 2
+
+
+def test_big_and_small_messages_through_the_transports_own_client(redis_url: str, keys: StreamKeys) -> None:
+    # Its packer sends a command with a big argument the Python way (no copy), others by hiredis.
+    client = transport.connect(redis_url)
+    packer = transport.CommandPacker()
+    big = b"x" * (2 * 1024 * 1024)
+    packed = b"".join(bytes(part) for part in packer.pack("SET", "k", big))
+    assert packed == b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2097152\r\n" + big + b"\r\n"
+    sink = Consumer(client, keys, "sink", ["source"], "sink-0")
+    producer = Producer(client, keys, "source")
+    payloads = [{"n": 0, "pad": big}, {"n": 1}, {"n": 2, "pad": "y" * 100_000}]
+    producer.send_many([transport.Outgoing(["sink"], p, f"source:{p['n']}", None) for p in payloads])
+
+    got = _drain(sink, 3)
+
+    assert [m.payload for m in got] == payloads
+    assert producer.mean_size > 1024 * 1024 / 3  # what the relay sizes its batches by
+    assert transport.statistics(client, keys)["source>sink"]["bytes"] == 0

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import queue
 import threading
 import time
 import uuid
@@ -40,7 +41,15 @@ IN_MESSAGE = "streamingInMessage"
 IN_MESSAGE_DONE = "streamingInMessageDone"
 STOPPING = "stopping"
 STATISTICS = "streamingStatistics"
-HANDLED = frozenset({OUT_MESSAGE, IN_MESSAGE_DONE, STOPPING, STATISTICS})
+# Ours, many messages per frame, for a wrapper that announced ``streamBatch=1`` (our wrappers):
+# ``streamingInMessages {messages: [<streamingInMessage data>...]}`` to it, answered by one
+# ``streamingInMessagesDone {sendMessageIds: [...], messages: [<streamingOutMessage data>...]}``
+# (the outputs of those messages, sent before the answer counts); and
+# ``streamingOutMessages {messages: [...]}``, a node's own messages sent meanwhile.
+IN_MESSAGES = "streamingInMessages"
+IN_MESSAGES_DONE = "streamingInMessagesDone"
+OUT_MESSAGES = "streamingOutMessages"
+HANDLED = frozenset({OUT_MESSAGE, IN_MESSAGE_DONE, STOPPING, STATISTICS, OUT_MESSAGES, IN_MESSAGES_DONE})
 
 Flows = Mapping[str, Sequence[Mapping[str, Any]]]
 
@@ -72,7 +81,28 @@ def all_previous(flows: Flows, node: str) -> list[str]:
     return list(seen)
 
 
-OWN_BACKLOG = 1000  # a node's own messages queued for sending before its sendMessage waits
+OWN_BACKLOG = 1000  # a node's own messages queued for sending before its sendMessage waits, at most
+OWN_BYTES = 16 * 1024 * 1024  # and about this many bytes of them
+READ_BATCH = 300  # messages read from the node's streams at a time, at most
+READ_BYTES = 4 * 1024 * 1024  # and about this many bytes (fewer messages when they are big)
+READ_SECONDS = 0.1  # and about this much work for the algorithm (fewer when they are slow)
+FIRST_READ = 10  # messages in the first read, before their size and pace are known
+IN_ORDER_WINDOW = 50  # streamingInMessage frames in flight to a wrapper that keeps their order
+INPUT_DELAY_SECONDS = 1.0  # HKube's wrapper drops messages that come before its listener
+BATCH_FIELD = "streamBatch"  # in the task's payload: this worker takes streamingOutMessages
+
+
+def delivery(*, pipelined: bool, batched: bool) -> dict[str, Any]:
+    """How a wrapper gets its messages (``Relay`` keywords): our wrappers handle them in order,
+    a read batch per frame when they announced ``streamBatch=1``, else ``IN_ORDER_WINDOW``
+    frames in flight; HKube's wrapper handles each frame on a thread of its own, so one at a
+    time, and only after its listener is registered (``INPUT_DELAY_SECONDS``)."""
+    return {
+        "batch": READ_BATCH,
+        "window": READ_BATCH if batched else IN_ORDER_WINDOW if pipelined else 1,
+        "batched": batched,
+        "input_delay": 0.0 if pipelined else INPUT_DELAY_SECONDS,
+    }
 
 
 class Relay:
@@ -90,6 +120,7 @@ class Relay:
         send: Callable[[dict[str, Any]], bool],
         batch: int = 100,
         window: int = 1,
+        batched: bool = False,
         input_delay: float = 0.0,
         quiet_seconds: float = 1.0,
     ) -> None:
@@ -102,6 +133,8 @@ class Relay:
         self._send = send
         self.batch = batch
         self.window = max(1, window)
+        self.batched = batched
+        self._targets: dict[str, list[str]] = {}  # flow -> this node's next nodes in it
         self.input_delay = input_delay
         self.quiet_seconds = quiet_seconds
         self._seq = itertools.count()
@@ -124,6 +157,8 @@ class Relay:
         self._paused = False
         self._drained = threading.Event()
         self._thread: threading.Thread | None = None
+        self._reading = False
+        self._pace = 0.0  # seconds per message in the last batch handled (0: none yet)
         self.stopping_seen = 0
         self.unrouted = 0
         self.stale = 0
@@ -139,14 +174,29 @@ class Relay:
         if command == OUT_MESSAGE and isinstance(data, Mapping):
             self._out(data)
         elif command == IN_MESSAGE_DONE and isinstance(data, Mapping):
-            with self._lock:
-                send_id = data.get("sendMessageId")
-                if send_id in self._inflight:  # else an answer to an earlier task's message
-                    self._answered.add(send_id)
-                    self._lock.notify_all()
+            self._answer([data.get("sendMessageId")])
+        elif command in (OUT_MESSAGES, IN_MESSAGES_DONE) and isinstance(data, Mapping):
+            for out in data.get("messages") or ():
+                if isinstance(out, Mapping):
+                    self._out(out)
+            answered = data.get("sendMessageIds")
+            if command == IN_MESSAGES_DONE and isinstance(answered, list):
+                self._answer(answered)
         elif command == STOPPING:
             self.stopping_seen += 1
         return True
+
+    def _answer(self, send_ids: Sequence[Any]) -> None:
+        with self._lock:
+            # An id not in flight answers an earlier task's message: ignored.
+            self._answered.update(i for i in send_ids if i in self._inflight)
+            self._lock.notify_all()
+
+    def _next(self, flow: str) -> list[str]:
+        targets = self._targets.get(flow)
+        if targets is None:
+            targets = self._targets[flow] = next_nodes(self.flows, flow, self.node)
+        return targets
 
     def _out(self, data: Mapping[str, Any]) -> None:
         send_id = data.get("sendMessageId")
@@ -166,7 +216,7 @@ class Relay:
         else:
             flow = str(flow_name or self.default_flow)
             message_id = f"{self.node}.{self.run}:{next(self._seq)}"
-        targets = next_nodes(self.flows, flow, self.node)
+        targets = self._next(flow)
         if not targets or self.producer is None:
             self.unrouted += 1
             if flow not in self.flows:
@@ -182,8 +232,12 @@ class Relay:
 
     def _send_own(self, message: Outgoing) -> None:
         with self._own_ready:
-            # Back-pressure: past OWN_BACKLOG queued messages the algorithm's sendMessage waits.
-            while len(self._own) >= OWN_BACKLOG and self._sender is not None and self._sender.is_alive():
+            # Back-pressure: past OWN_BYTES queued the algorithm's sendMessage waits.
+            while (
+                len(self._own) >= self._own_limit(OWN_BYTES)
+                and self._sender is not None
+                and self._sender.is_alive()
+            ):
                 self._own_ready.wait(0.5)
             self._own.append(message)
             if self._sender is None:
@@ -192,6 +246,12 @@ class Relay:
                 )
                 self._sender.start()
             self._own_ready.notify_all()
+
+    def _own_limit(self, wanted_bytes: int) -> int:
+        """How many of the node's own messages make about ``wanted_bytes``, judging by the size
+        of those sent before (their number is bounded by OWN_BACKLOG)."""
+        size = self.producer.mean_size if self.producer is not None else 0.0
+        return max(1, min(OWN_BACKLOG, int(wanted_bytes // size))) if size else OWN_BACKLOG
 
     def _own_loop(self) -> None:
         producer = self.producer
@@ -202,7 +262,8 @@ class Relay:
                     self._own_ready.wait(0.5)
                 if not self._own:
                     return  # closed, and everything was sent
-                batch, self._own = self._own, []
+                count = self._own_limit(READ_BYTES)
+                batch, self._own = self._own[:count], self._own[count:]
                 self._own_busy = True
                 self._own_ready.notify_all()
             try:
@@ -242,13 +303,57 @@ class Relay:
         assert consumer is not None
         if self.input_delay:
             time.sleep(self.input_delay)
-        quiet_since: float | None = None
-        while not self._closed and not self._paused:
+        # The next batch is read while this one is with the algorithm (one read ahead).
+        reads: queue.Queue[list[Message]] = queue.Queue(maxsize=1)
+        self._reading = True
+        reader = threading.Thread(
+            target=self._read_ahead, args=(reads,), name=f"stream-read-{self.node}", daemon=True
+        )
+        reader.start()
+        try:
+            self._relay_reads(consumer, reads, reader)
+        finally:
+            self._reading = False
+
+    def _read_ahead(self, reads: queue.Queue[list[Message]]) -> None:
+        """Read the node's streams into ``reads`` (empty batches too: the drain counts them)
+        until paused or closed; a batch read is always handed over unless the relay ended."""
+        consumer = self.consumer
+        assert consumer is not None
+        by_size = self.batch
+        while self._reading and not self._closed and not self._paused:
+            # A batch is held by this replica until it is handled: about READ_SECONDS of work
+            # (others replicas take the rest, and the next node gets outputs soon), judging by
+            # the pace so far, and about READ_BYTES judging by the size of the last messages.
+            pace = self._pace
+            by_time = int(READ_SECONDS / pace) if pace else FIRST_READ
+            count = max(1, min(self.batch, by_size, by_time))
             try:
-                batch = consumer.receive(count=self.batch, block_ms=100)
+                batch = consumer.receive(count=count, block_ms=100)
             except Exception:
                 log.exception("node %s: reading its streams failed", self.node)
                 time.sleep(0.5)
+                continue
+            if batch:
+                mean = sum(m.size for m in batch) / len(batch)
+                by_size = int(READ_BYTES // max(mean, 1.0))
+            while self._reading and not self._closed:
+                try:
+                    reads.put(batch, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+
+    def _relay_reads(
+        self, consumer: Consumer, reads: queue.Queue[list[Message]], reader: threading.Thread
+    ) -> None:
+        quiet_since: float | None = None
+        while not self._closed:
+            try:
+                batch = reads.get(timeout=0.1)
+            except queue.Empty:
+                if self._paused and not reader.is_alive():
+                    return  # released, and what was read is handled
                 continue
             if not batch:
                 if self._draining:
@@ -258,6 +363,7 @@ class Relay:
                         return  # nothing more goes to the algorithm: it is stopped next
                 continue
             quiet_since = None
+            # After the previous batch's done: its ids are in the node's seen set by now.
             fresh, duplicates = consumer.split(batch)
             consumer.done(duplicates, duplicate=True)
             began = time.perf_counter()
@@ -268,7 +374,10 @@ class Relay:
                 handled += answered
                 if len(answered) < len(window):
                     break
-            consumer.done(handled, (time.perf_counter() - began) * 1000)
+            took = time.perf_counter() - began
+            consumer.done(handled, took * 1000)
+            if handled:
+                self._pace = took / len(handled)  # seconds per message, the algorithm's pace
             if len(handled) < len(fresh):
                 return  # the session is gone: the rest stays pending for the next run
 
@@ -281,11 +390,18 @@ class Relay:
                 self._inflight[send_id] = message
         sent: list[tuple[str, Message]] = []
         try:
-            for send_id, message in numbered:
-                data = {"payload": message.payload, "origin": message.origin, "sendMessageId": send_id}
-                if not self._send({"command": IN_MESSAGE, "data": data}):
-                    break
-                sent.append((send_id, message))
+            frames = [
+                {"payload": message.payload, "origin": message.origin, "sendMessageId": send_id}
+                for send_id, message in numbered
+            ]
+            if self.batched:
+                if self._send({"command": IN_MESSAGES, "data": {"messages": frames}}):
+                    sent = numbered
+            else:
+                for data, numbered_message in zip(frames, numbered, strict=True):
+                    if not self._send({"command": IN_MESSAGE, "data": data}):
+                        break
+                    sent.append(numbered_message)
             with self._lock:
                 while not self._closed and any(i not in self._answered for i, _ in sent):
                     self._lock.wait(0.5)

@@ -2,7 +2,8 @@
 
 Environment:
 - ``WORKER_SOCKET_URL`` (required): ``ws://host:port/<slot>``; the wrapper appends
-  ``?storage=v1&encoding=<msgpack|json>&pipelined=1`` (and ``&files=1`` with msgpack: ``files.py``).
+  ``?storage=v1&encoding=<msgpack|json>&pipelined=1&streamBatch=1`` (and ``&files=1`` with
+  msgpack: ``files.py``); ``streamBatch=1``: stream messages many per frame (``streaming.py``).
 - ``ALGORITHM_PATH``: folder with the user code; put first on ``sys.path`` and made the cwd.
 - ``ALGORITHM_ENTRY_POINT``: module in it, default ``main.py`` (``src/alg.py`` -> ``src.alg``).
 - ``WORKER_ALGORITHM_ENCODING``: ``json`` forces JSON text frames; otherwise msgpack when importable.
@@ -27,7 +28,7 @@ def main() -> int:
         )
         return 2
     codec = choose_codec()
-    url += ("&" if "?" in url else "?") + f"storage=v1&encoding={codec.name}&pipelined=1"
+    url += ("&" if "?" in url else "?") + f"storage=v1&encoding={codec.name}&pipelined=1&streamBatch=1"
     if files_available():
         url += "&files=1"  # big values as files when the storage is a filesystem (files.py)
     entry_point = os.environ.get("ALGORITHM_ENTRY_POINT") or "main.py"

@@ -44,7 +44,7 @@ class _Call:
 
 
 class HkubeApi:
-    def __init__(self, send: Callable[[dict[str, Any]], None]) -> None:
+    def __init__(self, send: Callable[[dict[str, Any]], int]) -> None:
         self._send = send
         self.streaming = Streaming(send)
         self._ids = itertools.count(1)

@@ -23,6 +23,7 @@ from .streaming import run_stateless
 from .websocket import ConnectionClosed, HandshakeError, WebSocket
 
 RECONNECT_INTERVAL = 0.1
+STREAM_BATCH = "streamBatch"
 
 
 def _message(exc: BaseException) -> str:
@@ -79,9 +80,12 @@ class Runner:
 
     # --- sending ---------------------------------------------------------------------------------
 
-    def send(self, message: dict[str, Any]) -> None:
-        """Send a message to the worker (thread-safe); dropped while disconnected."""
-        self._send_frame(self.codec.encode(message))
+    def send(self, message: dict[str, Any]) -> int:
+        """Send a message to the worker (thread-safe); dropped while disconnected. Returns the
+        frame's size."""
+        frame = self.codec.encode(message)
+        self._send_frame(frame)
+        return len(frame)
 
     def _send_frame(self, frame: bytes | str) -> None:
         ws = self._ws
@@ -127,6 +131,8 @@ class Runner:
                 return self._on_exit(message.get("data"))
             elif command == "streamingInMessage":
                 self.api.streaming.on_message(message.get("data"))
+            elif command == "streamingInMessages":
+                self.api.streaming.on_messages(message.get("data"))
             elif command in SUB_PIPELINE_REPLIES:
                 self.api.on_reply(message)
             # Anything else (unknown commands) is ignored, like HKube's wrapper.
@@ -156,7 +162,9 @@ class Runner:
         if algorithm is None:
             self._send_frame(self._error_frame(self.load_error))
             return
-        self.api.streaming.new_task()
+        # Our worker takes a stream task's messages many per frame (streaming.py).
+        batch = bool(data.pop(STREAM_BATCH, False)) if isinstance(data, dict) else False
+        self.api.streaming.new_task(batch)
         if algorithm.init is not None:
             try:
                 algorithm.init(data)
@@ -198,6 +206,8 @@ class Runner:
                 except BaseException as exc:  # noqa: BLE001 - reported to the worker, traceback on stderr
                     traceback.print_exc()
                     frames = [self._error_frame(_message(exc))]
+                    if _is_stream(task.args):
+                        api.streaming.flush_own()  # what it sent before failing leaves first
                 else:
                     if not task.stopped:  # a stopped task's result is dropped: no file written
                         frames = self._result_frames(result, offer, task.args)

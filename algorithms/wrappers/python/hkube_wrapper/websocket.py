@@ -12,6 +12,7 @@ import hashlib
 import os
 import socket
 import threading
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 _GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -32,8 +33,18 @@ class HandshakeError(ConnectionError):
     """The server did not accept the WebSocket upgrade."""
 
 
+_apply_mask: Callable[[bytes, bytes], bytes] | None
+try:  # the websockets package's C masking, 100 times faster on big frames, when it is installed
+    from websockets.speedups import apply_mask as _apply_mask
+except ImportError:  # the wrapper must run in any user environment
+    _apply_mask = None
+
+
 def mask(data: bytes, key: bytes) -> bytes:
-    """XOR ``data`` with the repeated 4-byte ``key`` (one big-integer operation, no Python loop)."""
+    """XOR ``data`` with the repeated 4-byte ``key`` (C when available, else one big-integer
+    operation, no Python loop)."""
+    if _apply_mask is not None:
+        return _apply_mask(data, key)
     n = len(data)
     if n == 0:
         return b""
