@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 _runner: Runner | None = None
 _runner_lock = threading.Lock()
+_running_tag: str | None = None  # the delivery tag of the chunk this worker runs now
 WORKER_ID = ""
 WORKER_ALGORITHM = ""
 
@@ -82,14 +83,19 @@ def run_items(self: Any, spec: TaskSpec, indices: list[int]) -> dict[str, int]:
     # put this very message back if the worker dies (scheduling.act.recover_lost_chunk).
     tag = (getattr(self.request, "properties", None) or {}).get("delivery_tag")
     stream = taskspec.is_stream(spec)
-    summary = execute_chunk(
-        runner(),
-        spec,
-        indices,
-        redelivered=bool(delivery.get("redelivered")),
-        delivery_tag=tag,
-        finish=not stream and bool(spec.get("inlineFinish")),
-    )
+    global _running_tag
+    _running_tag = tag  # the heartbeat renews it: a long task is not delivered twice
+    try:
+        summary = execute_chunk(
+            runner(),
+            spec,
+            indices,
+            redelivered=bool(delivery.get("redelivered")),
+            delivery_tag=tag,
+            finish=not stream and bool(spec.get("inlineFinish")),
+        )
+    finally:
+        _running_tag = None
     if stream:  # a stream task's end is the stream job's (docs/streaming.md)
         ended = "succeed" if summary.get("succeed") else "ended"
         services.stream_task_ended(spec["jobId"], spec["nodeName"], ended)
@@ -133,6 +139,12 @@ def _heartbeat_loop(stop: threading.Event) -> None:
         pipe = client.pipeline()
         pipe.hset(rc.WORKERS_KEY, WORKER_ID, json.dumps(record))
         pipe.set(rc.alive_key(WORKER_ALGORITHM), WORKER_ID, ex=10)
+        tag = _running_tag
+        if tag:
+            # Stream tasks run for days, batch tasks may run past the broker's visibility
+            # timeout: while this worker lives, its message stays its own (a dead worker's
+            # is put back by the executor, scheduling/act.py).
+            rc.renew_delivery(pipe, tag)
         pipe.execute()
         stop.wait(2.0)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -38,6 +39,9 @@ K8S_SUPERVISOR_LOCK = "hkube:k8s:supervisor"  # the token of the one active supe
 K8S_IMAGE_BLOCKED_KEY = "hkube:k8s:image-blocked"  # hash algorithm -> json {version, message}
 K8S_UNSCHEDULED_KEY = "hkube:k8s:unscheduled"  # hash algorithm -> json warning, the scheduler's words
 DELIVERIES_PREFIX = "hkube:deliveries:"  # hash per platform worker node name: delivery tag -> 1 while running
+# kombu's Redis transport: delivery tag -> when it was delivered; a message still unacked a
+# visibility timeout later goes back to its queue (so a running task renews its own).
+UNACKED_INDEX_KEY = "unacked_index"
 K8S_FATES_KEY = "hkube:k8s:fates"  # hash worker_id -> why its pod ended, for recover_lost_chunk
 # Stream pipelines (algorithms/runtime/streams): one Redis stream per job and edge.
 STREAM_PREFIX = "hkube:stream:"
@@ -204,6 +208,12 @@ def note_delivery(node: str, tag: str) -> None:
 
 def forget_delivery(node: str, tag: str) -> None:
     client().hdel(DELIVERIES_PREFIX + node, tag)
+
+
+def renew_delivery(pipe: Any, tag: str) -> None:
+    """Queue on ``pipe``: the message ``tag`` is still being worked on, so kombu does not give
+    it to another worker after the visibility timeout (only while it is unacked: ``xx``)."""
+    pipe.zadd(UNACKED_INDEX_KEY, {tag: time.time()}, xx=True)
 
 
 def take_deliveries(node: str) -> list[str]:
