@@ -22,6 +22,8 @@ from typing import Any, Protocol
 
 from django.conf import settings
 
+from algorithms.runtime import code_api
+from algorithms.runtime.events import task_events
 from algorithms.runtime.session import AlgorithmSession, TaskOutcome
 from algorithms.runtime.streams.relay import BATCH_FIELD, Relay, delivery
 from algorithms.runtime.streams.transport import CommandPacker, Consumer, Producer
@@ -156,7 +158,7 @@ def run(
             if session.stream_batch:
                 payload[BATCH_FIELD] = True
             task.relay, task.session = relay, session
-            outcome = _run_once(session, payload, relay)
+            outcome = _run_once(session, spec, batch_index, payload, relay)
             task.relay = task.session = None
             task_log.add(session.drain_log_records())
             if task.stopping or outcome.status == "stopped":
@@ -188,13 +190,19 @@ def _stopped(
     return record(spec, batch_index, "stopped", runner.worker_id, error=why, start=started)
 
 
-def _run_once(session: AlgorithmSession, payload: dict[str, Any], relay: Relay) -> TaskOutcome:
+def _run_once(
+    session: AlgorithmSession, spec: TaskSpec, batch_index: int, payload: dict[str, Any], relay: Relay
+) -> TaskOutcome:
+    """One run of the algorithm: the streaming messages go to the relay; progress, spans and
+    the code API (sub-pipelines, algorithm executions) are served as in a batch task."""
     relay.start()
     try:
-        return session.run_task(payload, on_event=lambda message: _on_event(relay, message))
+        with code_api.TaskCodeApi(session, payload) as api:  # its exit stops leftover sub-pipelines
+            others = task_events(spec, batch_index, api.on_event)
+
+            def on_event(message: dict[str, Any]) -> object:
+                return None if relay.on_event(message) else others(message)
+
+            return api.ended(session.run_task(payload, on_event=on_event))
     finally:
         relay.close()
-
-
-def _on_event(relay: Relay, message: dict[str, Any]) -> None:
-    relay.on_event(message)  # other messages (progress, spans, code API) are not served here

@@ -254,6 +254,21 @@ STREAM_SOURCE = python(
     "def stop(data):",
     "    stopped.set()",
 )
+# Stateful: asks a batch algorithm (input[0]) to double 21 in a sub-pipeline (the code API
+# inside a stream task) and sends {'n': 21, 'value': <its result>}.
+STREAM_ASKING_SOURCE = python(
+    "import threading",
+    "stopped = threading.Event()",
+    "def start(args, api):",
+    "    stopped.clear()",
+    "    node = {'nodeName': 'one', 'algorithmName': args['input'][0], 'input': [21]}",
+    "    results = api.start_raw_subpipeline('from-a-stream', [node], {})",
+    "    api.send_message({'n': 21, 'value': results[0]['result']})",
+    "    stopped.wait()",
+    "    return 'source stopped'",
+    "def stop(data):",
+    "    stopped.set()",
+)
 # Stateless: called once per message; sleeps input[0] seconds (if given), doubles.
 STREAM_DOUBLE = python(
     "import time",

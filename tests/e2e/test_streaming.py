@@ -14,7 +14,7 @@ import redis
 
 from algorithms.runtime.streams import transport
 from hkube_site.redis_client import stream_keys
-from tests.e2e.algorithms import STREAM_DOUBLE, STREAM_SINK, STREAM_SOURCE
+from tests.e2e.algorithms import DOUBLE, STREAM_ASKING_SOURCE, STREAM_DOUBLE, STREAM_SINK, STREAM_SOURCE
 from tests.e2e.harness import Cluster, eventually, node
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -191,3 +191,29 @@ def test_a_crashed_stateful_node_starts_again_and_the_job_goes_on(
     assert hkube.get(f"exec/status/{job_id}").json()["status"] == "active"
     assert hkube.post("exec/stop", {"jobId": job_id}).status_code == 200
     assert hkube.wait(job_id, timeout=60)["status"] == "stopped"
+
+
+def test_a_stream_task_uses_the_code_api(
+    hkube: Cluster, algorithms: dict[str, str], algorithm_factory: Callable[..., str]
+) -> None:
+    source = algorithm_factory("e2e-stream-asking-source", STREAM_ASKING_SOURCE)
+    sink = algorithms["sink"]
+    child = algorithm_factory("e2e-stream-child-double", DOUBLE)
+    body = {
+        "name": "stream-code-api",
+        "kind": "stream",
+        "nodes": [
+            node("src", source, child, stateType="stateful"),
+            node("sink", sink, 1, stateType="stateful"),
+        ],
+        "streaming": {"flows": {"main": "src >> sink"}},
+        "options": {"ttl": 300},
+    }
+
+    status = hkube.wait(hkube.submit(body), timeout=180)
+
+    assert status["status"] == "completed", status
+    # The sub-pipeline doubled 21: the message the sink got says so.
+    assert sink_report(hkube, status["jobId"]) == {
+        "src": {"count": 1, "distinct": 1, "inOrder": True, "doubled": True}
+    }
