@@ -290,3 +290,51 @@ def test_a_forced_stop_sends_no_stopping_beat(start_wrapper: SessionFactory) -> 
     outcome = session.run_task(stream_task("stateful"), on_event=worker)
 
     assert outcome.status == "stopped" and events == [out("ready")]
+
+
+def test_with_stream_batch_messages_come_and_go_many_per_frame(start_wrapper: SessionFactory) -> None:
+    # Our worker's frames of many messages (docs/streaming.md): the task says streamBatch.
+    session = start_wrapper(
+        "nodejs",
+        {
+            "index.js": """
+                exports.start = (args, api) => new Promise((resolve) => {
+                    for (let n = 0; n < 3; n += 1) api.sendMessage({ n });
+                    api.registerInputListener(({ payload, sendMessage }) => {
+                        if (payload === 'end') {
+                            resolve('streamBatch' in args ? 'the field reached start' : 'ended');
+                            return;
+                        }
+                        api.sendMessage(`api ${payload}`);
+                        sendMessage(`own ${payload}`, 'side');
+                    });
+                    api.startMessageListening();
+                });
+            """
+        },
+    )
+    events: list[dict[str, Any]] = []
+
+    def worker(message: dict[str, Any]) -> None:
+        events.append(message)
+        if message["command"] == "streamingOutMessages":
+            batch = [stream_in(p, f"m{i}")["data"] for i, p in enumerate(["a", "b", "end"], 1)]
+            session.send({"command": "streamingInMessages", "data": {"messages": batch}})
+
+    outcome = session.run_task(stream_task("stateful", streamBatch=True), on_event=worker)
+
+    assert outcome.status == "done" and outcome.result == "ended"
+    own = [out({"n": n})["data"] for n in range(3)]
+    outputs = [
+        out("api a", None, "m1")["data"],
+        out("own a", "side", "m1")["data"],
+        out("api b", None, "m2")["data"],
+        out("own b", "side", "m2")["data"],
+    ]
+    assert events == [
+        {"command": "streamingOutMessages", "data": {"messages": own}},
+        {
+            "command": "streamingInMessagesDone",
+            "data": {"sendMessageIds": ["m1", "m2", "m3"], "messages": outputs},
+        },
+    ]

@@ -6,7 +6,7 @@
  *   WORKER_SOCKET_URL=ws://127.0.0.1:<port>/<slot> ALGORITHM_PATH=<folder> \
  *   ALGORITHM_ENTRY_POINT=index.js node wrapper.js
  *
- * Connects to the worker with `?storage=v1&encoding=json&pipelined=1` and speaks the HKube worker
+ * Connects to the worker with `?storage=v1&encoding=json&pipelined=1&streamBatch=1` and speaks the HKube worker
  * protocol with JSON text frames: initialize -> init(data) -> initialized; start -> started,
  * start(args, api) (a value or a Promise) -> done {data} or errorMessage {error: {code, message}};
  * stop -> stop(data), wait for start to settle, stopped (the result is dropped); exit -> exit(data),
@@ -23,6 +23,11 @@
  * (`stateType: "stateless"`): init once, then start({...task, streamInput: {message, origin}}, api)
  * per message, its value sent on as a streamingOutMessage when the node has childs. A stop without
  * forceStop sends `stopping` at once and every second until the messages received are handled.
+ * With our worker (the task says `streamBatch`, after `streamBatch=1` in the query) messages come
+ * and go many per frame: streamingInMessages {messages} is handled in order and answered by one
+ * streamingInMessagesDone {sendMessageIds, messages: the outputs}, and the node's own messages
+ * leave as streamingOutMessages {messages}, each frame taking what was sent in one turn of the
+ * event loop (and always before any later frame).
  */
 
 const { AsyncLocalStorage } = require('async_hooks');
@@ -338,9 +343,14 @@ const notYet = (name) => async () => {
 
 const SUB_PIPELINE_REPLIES = new Set(['subPipelineDone', 'subPipelineError', 'subPipelineStopped']);
 
-// The sendMessageId of the streamingInMessage whose listeners run (HKube's wrappers keep it per
-// thread); api.sendMessage sends it, so the worker routes the message with the incoming one's flow.
+// The streamingInMessage whose listeners run, {id, outputs} (HKube's wrappers keep its
+// sendMessageId per thread); api.sendMessage sends the id, so the worker routes the message with
+// the incoming one's flow. `outputs` collects them when the message came in a batch.
 const inMessage = new AsyncLocalStorage();
+
+// Our worker's frames of many messages (`streamBatch`, docs/streaming.md): at most this many of
+// the node's own messages per streamingOutMessages frame.
+const OWN_PER_FRAME = 500;
 
 const isStatelessTask = (job) => Boolean(job && job.kind === 'stream' && job.stateType === 'stateless');
 
@@ -391,22 +401,57 @@ class Runner {
         this.inputListeners = [];
         this.listening = false;
         this.handling = null;
+        // Many messages per frame when the task says streamBatch (our worker): the node's own
+        // messages wait in `own` until the next turn of the event loop, or the next other frame.
+        this.batch = false;
+        this.own = [];
+        this.ownScheduled = false;
     }
 
     // --- streaming ------------------------------------------------------------------------------
 
-    sendMessage(message, flowName, sendMessageId = inMessage.getStore()) {
+    sendMessage(message, flowName, context = inMessage.getStore()) {
+        const sendMessageId = context && context.id !== undefined ? context.id : null;
         const data = {
             message: message === undefined ? null : message,
             flowName: flowName === undefined || flowName === null ? null : String(flowName),
-            sendMessageId: sendMessageId === undefined ? null : sendMessageId,
+            sendMessageId,
         };
-        this.sendText(JSON.stringify({ command: 'streamingOutMessage', data }, rejectBinary));
+        if (context && context.outputs) {
+            JSON.stringify(data, rejectBinary); // a value JSON cannot carry fails here, in the caller
+            context.outputs.push(data); // leaves with the answer to its batch
+        } else if (this.batch && sendMessageId === null) {
+            JSON.stringify(data, rejectBinary);
+            this.own.push(data);
+            if (!this.ownScheduled) {
+                this.ownScheduled = true;
+                setImmediate(() => this.flushOwn());
+            }
+        } else {
+            this.sendText(JSON.stringify({ command: 'streamingOutMessage', data }, rejectBinary));
+        }
+    }
+
+    // The node's own messages waiting, as streamingOutMessages frames (before any other frame).
+    flushOwn() {
+        this.ownScheduled = false;
+        while (this.own.length) {
+            const messages = this.own.splice(0, OWN_PER_FRAME);
+            this.writeText(JSON.stringify({ command: 'streamingOutMessages', data: { messages } }));
+        }
     }
 
     onStreamingIn(data) {
         this.inbox.push(data || {});
         this.pump();
+    }
+
+    onStreamingInMany(data) {
+        const messages = data && Array.isArray(data.messages) ? data.messages : [];
+        if (messages.length) {
+            this.inbox.push({ batch: messages });
+            this.pump();
+        }
     }
 
     // Hands the waiting messages to the listeners one at a time, while the task listens.
@@ -415,29 +460,47 @@ class Runner {
             return;
         }
         const data = this.inbox.shift();
-        this.handling = this.handleStreamingIn(data).finally(() => {
+        const handled = data.batch ? this.handleBatch(data.batch) : this.handleStreamingIn(data);
+        this.handling = handled.finally(() => {
             this.handling = null;
             this.pump();
         });
     }
 
     async handleStreamingIn(data) {
+        const sendMessageId = await this.callListeners(data, null);
+        this.send({ command: 'streamingInMessageDone', data: { sendMessageId } });
+    }
+
+    // A streamingInMessages frame: its messages in order, answered by one frame with the outputs.
+    async handleBatch(messages) {
+        const outputs = [];
+        const sendMessageIds = [];
+        for (const data of messages) {
+            sendMessageIds.push(await this.callListeners(data || {}, outputs));
+        }
+        this.send({ command: 'streamingInMessagesDone', data: { sendMessageIds, messages: outputs } });
+    }
+
+    // Every listener on one message; resolves with its sendMessageId.
+    async callListeners(data, outputs) {
         const { payload, origin } = data;
         const sendMessageId = data.sendMessageId === undefined ? null : data.sendMessageId;
         const listeners = this.inputListeners.slice();
         if (!listeners.length) {
             console.error('hkube wrapper: a streaming message arrived and no input listener is registered');
         }
-        const sendMessage = (message, flowName) => this.sendMessage(message, flowName, sendMessageId);
+        const context = { id: sendMessageId, outputs };
+        const sendMessage = (message, flowName) => this.sendMessage(message, flowName, context);
         for (const listener of listeners) {
             try {
-                await inMessage.run(sendMessageId, () => listener({ payload, origin, sendMessage }));
+                await inMessage.run(context, () => listener({ payload, origin, sendMessage }));
             } catch (err) {
                 console.error(`hkube wrapper: an input listener failed: ${errorText(err)}`);
                 console.error(err);
             }
         }
-        this.send({ command: 'streamingInMessageDone', data: { sendMessageId } });
+        return sendMessageId;
     }
 
     // Resolves once the messages received so far are handled (at once when nobody listens).
@@ -526,6 +589,13 @@ class Runner {
     }
 
     sendText(text) {
+        if (this.own.length) {
+            this.flushOwn(); // the node's own messages keep their place before any later frame
+        }
+        this.writeText(text);
+    }
+
+    writeText(text) {
         if (!this.ws || this.ws.closed) {
             console.error('hkube wrapper: a message to the worker was lost: not connected');
             return;
@@ -592,6 +662,9 @@ class Runner {
             case 'streamingInMessage':
                 this.onStreamingIn(message.data);
                 break;
+            case 'streamingInMessages':
+                this.onStreamingInMany(message.data);
+                break;
             default:
                 if (SUB_PIPELINE_REPLIES.has(message && message.command)) {
                     this.onReply(message.command, message.data);
@@ -602,6 +675,11 @@ class Runner {
 
     onInitialize(data) {
         this.job = null;
+        // Our worker takes a stream task's messages many per frame (the field is ours, removed).
+        this.batch = Boolean(data && data.streamBatch);
+        if (data && typeof data === 'object') {
+            delete data.streamBatch;
+        }
         if (!this.algorithm) {
             this.sendError(this.loadError);
             return;
@@ -746,7 +824,7 @@ async function main() {
         console.error('hkube wrapper: WORKER_SOCKET_URL is not set (the worker passes its ws:// URL)');
         process.exit(2);
     }
-    const url = `${base}${base.includes('?') ? '&' : '?'}storage=v1&encoding=json&pipelined=1`;
+    const url = `${base}${base.includes('?') ? '&' : '?'}storage=v1&encoding=json&pipelined=1&streamBatch=1`;
     const { algorithm, error } = await loadAlgorithm(
         process.env.ALGORITHM_PATH || '',
         process.env.ALGORITHM_ENTRY_POINT || 'index.js',
