@@ -31,12 +31,14 @@ def scale_config() -> autoscale.ScaleConfig:
 
 def edge_metrics(counters: dict[str, float], rates: autoscale.EdgeRates | None) -> dict[str, float]:
     """One edge's figures, in HKube's names where it has one (`queueSize`, `throughput`,
-    `processingTimeMs`) plus our counters."""
+    `processingTimeMs`, `queueTimeMs`, `roundTripMs`) plus our counters."""
     return {
         "queueSize": counters.get("queueSize", 0.0),
         "throughput": round(rates.processing_rate, 2) if rates else 0.0,
         "requestRate": round(rates.request_rate, 2) if rates else 0.0,
         "processingTimeMs": round(rates.processing_ms, 3) if rates else 0.0,
+        "queueTimeMs": round(rates.queue_ms, 3) if rates else 0.0,
+        "roundTripMs": round(rates.round_trip_ms, 3) if rates else 0.0,
         "sent": counters.get("sent", 0.0),
         "received": counters.get("received", 0.0),
         "dropped": counters.get("dropped", 0.0),

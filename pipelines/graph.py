@@ -197,7 +197,8 @@ def graph_document(job: Job, *, node: str | None = None, window: Window | None =
 
 def _edge(source: str, target: str, types: list[str], metrics: dict[str, float] | None) -> dict[str, Any]:
     """One edge; a stream job's carries `value.metrics` (HKube's dashboard reads it): the
-    autoscaler's last figures (queueSize, throughput, processingTimeMs, sent, received, dropped)."""
+    autoscaler's last figures (queueSize, throughput, processingTimeMs, queueTimeMs, roundTripMs,
+    sent, received, dropped)."""
     value: dict[str, Any] = {"types": types}
     if metrics is not None:
         value["metrics"] = metrics

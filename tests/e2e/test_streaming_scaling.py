@@ -65,7 +65,10 @@ def test_a_stateless_node_scales_up_under_load_and_back_down_when_idle(
     status = eventually(figures, 120, "throughput in exec/status")
     assert status["data"]["progress"] >= 0  # the median throughput
     edge = status["data"]["metrics"]["double>sink"]
-    assert {"queueSize", "throughput", "processingTimeMs", "dropped"} <= set(edge)
+    assert {"queueSize", "throughput", "processingTimeMs", "queueTimeMs", "roundTripMs", "dropped"} <= set(
+        edge
+    )
+    assert edge["roundTripMs"] >= edge["queueTimeMs"] >= 0
     graph = cluster.get(f"graph/raw/{job_id}").json()
     assert all("metrics" in e["value"] for e in graph["edges"]), graph["edges"]
 

@@ -26,8 +26,20 @@ def node(current: int, edge: tuple[EdgeRates, ...], **kw: object) -> NodeScale:
 
 
 def test_rates_from_two_readings() -> None:
-    before = {"a>b": {"sent": 100, "received": 50, "durationMs": 1000}}
-    after = {"a>b": {"sent": 300, "received": 150, "durationMs": 2000, "queueSize": 150}, "b>c": {"sent": 10}}
+    before = {
+        "a>b": {"sent": 100, "received": 50, "durationMs": 1000, "queueTimeMs": 500, "roundTripMs": 900}
+    }
+    after = {
+        "a>b": {
+            "sent": 300,
+            "received": 150,
+            "durationMs": 2000,
+            "queueSize": 150,
+            "queueTimeMs": 2500,
+            "roundTripMs": 4900,
+        },
+        "b>c": {"sent": 10},
+    }
     found = edge_rates(before, after, 2.0)
     ab = found["a>b"]
     assert ab.request_rate == 100
@@ -35,6 +47,7 @@ def test_rates_from_two_readings() -> None:
     assert ab.queue_size == 150
     assert ab.per_replica_rate == 100  # 100 processed in 1 s of processing time
     assert ab.processing_ms == 10
+    assert ab.queue_ms == 20 and ab.round_trip_ms == 40  # means over the 100 received meanwhile
     assert found["b>c"].request_rate == 5 and found["b>c"].per_replica_rate == 0
     assert incoming(found, "b") == (ab,)
 

@@ -50,6 +50,8 @@ def test_messages_arrive_in_order_once_with_flow_origin_and_counters(
     stats = transport.statistics(client, keys)["source>sink"]
     assert stats["sent"] == 1000 and stats["received"] == 1000
     assert stats["queueSize"] == 0 and stats["bytes"] == 0 and stats["durationMs"] > 0
+    # Send to read, and send to acknowledgement, summed: every message waited, none for ages.
+    assert 0 < stats["queueTimeMs"] <= stats["roundTripMs"] < 1000 * 60_000
 
 
 def test_a_dead_replicas_pending_messages_are_taken_over_and_duplicates_dropped(

@@ -27,6 +27,8 @@ class EdgeRates:
     queue_size: float  # entries waiting in its stream now
     per_replica_rate: float  # messages/s one replica processes (0: not measured yet)
     processing_ms: float  # mean processing time per message over the interval (0: none)
+    queue_ms: float = 0.0  # mean time a message waited in the stream before it was read
+    round_trip_ms: float = 0.0  # mean time from its send to its acknowledgement
 
 
 @dataclass(frozen=True)
@@ -64,12 +66,16 @@ def edge_rates(before: Counters, after: Counters, seconds: float) -> dict[str, E
         sent = max(0.0, now.get("sent", 0.0) - then.get("sent", 0.0))
         received = max(0.0, now.get("received", 0.0) - then.get("received", 0.0))
         busy_ms = max(0.0, now.get("durationMs", 0.0) - then.get("durationMs", 0.0))
+        queued_ms = max(0.0, now.get("queueTimeMs", 0.0) - then.get("queueTimeMs", 0.0))
+        trip_ms = max(0.0, now.get("roundTripMs", 0.0) - then.get("roundTripMs", 0.0))
         found[edge] = EdgeRates(
             request_rate=sent / span,
             processing_rate=received / span,
             queue_size=now.get("queueSize", 0.0),
             per_replica_rate=received * 1000.0 / busy_ms if busy_ms > 0 and received else 0.0,
             processing_ms=busy_ms / received if received else 0.0,
+            queue_ms=queued_ms / received if received else 0.0,
+            round_trip_ms=trip_ms / received if received else 0.0,
         )
     return found
 

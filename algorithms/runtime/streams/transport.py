@@ -32,7 +32,7 @@ from redis.connection import HiredisRespSerializer, PythonRespSerializer
 from redis.utils import HIREDIS_AVAILABLE
 
 DEFAULT_MAX_BUFFER_BYTES = 1500 * 1024 * 1024  # HKube's STREAMING_MAX_BUFFER_MB default
-COUNTERS = ("sent", "received", "dropped", "bytes", "durationMs")
+COUNTERS = ("sent", "received", "dropped", "bytes", "durationMs", "queueTimeMs", "roundTripMs")
 
 
 class Keys(Protocol):
@@ -63,6 +63,12 @@ class Message:
     origin: str
     payload: Any
     size: int
+    read_at: float = 0.0  # when this receiver read it (time.time())
+
+    @property
+    def sent_at(self) -> float:
+        """When it was added to its stream: a Redis entry id is ``<milliseconds>-<n>``."""
+        return int(self.entry_id.partition("-")[0]) / 1000.0
 
 
 BIG_ARGUMENT = 6000  # bytes: redis-py's own cut-off for sending an argument without a copy
@@ -98,7 +104,7 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _as_message(source: str, entry_id: Any, fields: dict[Any, Any]) -> Message:
+def _as_message(source: str, entry_id: Any, fields: dict[Any, Any], read_at: float = 0.0) -> Message:
     data = fields.get(b"d", b"")
     flow = fields.get(b"f")
     return Message(
@@ -109,6 +115,7 @@ def _as_message(source: str, entry_id: Any, fields: dict[Any, Any]) -> Message:
         origin=_text(fields.get(b"o", source)),
         payload=msgpack.unpackb(data, raw=False) if data else None,
         size=len(data),
+        read_at=read_at,
     )
 
 
@@ -264,11 +271,12 @@ class Consumer:
             block=block_ms,
         )
         found: list[Message] = []
+        now = time.time()
         for key, entries in reply or []:
             source = by_key[_text(key)]
             for entry_id, fields in entries:
                 if fields:  # an entry deleted while pending comes back empty
-                    found.append(_as_message(source, entry_id, fields))
+                    found.append(_as_message(source, entry_id, fields, now))
                 else:
                     self.client.xack(key, self.node, entry_id)
         return found
@@ -280,9 +288,10 @@ class Consumer:
             reply: Any = self.client.xautoclaim(
                 key, self.node, self.consumer, self.claim_idle_ms, "0-0", count=count
             )
+            now = time.time()
             for entry_id, fields in reply[1]:
                 if fields:
-                    found.append(_as_message(source, entry_id, fields))
+                    found.append(_as_message(source, entry_id, fields, now))
                 else:
                     self.client.xack(key, self.node, entry_id)
         return found
@@ -313,6 +322,7 @@ class Consumer:
         pipe = self.client.pipeline(transaction=False)
         stats = self.keys.stats
         seen = self.keys.seen(self.node)
+        now = time.time()
         per_edge: dict[str, list[Message]] = {}
         for message in items:
             per_edge.setdefault(message.source, []).append(message)
@@ -328,6 +338,11 @@ class Consumer:
             if not duplicate:
                 pipe.hincrby(stats, f"{edge}:received", len(group))
                 pipe.hincrbyfloat(stats, f"{edge}:durationMs", duration_ms)
+                # From the send (the entry id's time) to the read, and to now (acknowledged).
+                queued = sum(max(0.0, m.read_at - m.sent_at) for m in group if m.read_at)
+                pipe.hincrbyfloat(stats, f"{edge}:queueTimeMs", round(queued * 1000, 3))
+                trip = sum(max(0.0, now - m.sent_at) for m in group)
+                pipe.hincrbyfloat(stats, f"{edge}:roundTripMs", round(trip * 1000, 3))
         pipe.execute()
 
 

@@ -125,7 +125,8 @@
 
   function metricsTitle(m) {
     const parts = [`${m.throughput || 0} msg/s processed`, `${m.requestRate || 0} msg/s sent`, `queue ${m.queueSize || 0}`,
-      `${m.processingTimeMs || 0} ms per message`, `sent ${m.sent || 0}`, `received ${m.received || 0}`, `dropped ${m.dropped || 0}`];
+      `${m.processingTimeMs || 0} ms per message`, `${m.queueTimeMs || 0} ms queued`, `${m.roundTripMs || 0} ms round trip`,
+      `sent ${m.sent || 0}`, `received ${m.received || 0}`, `dropped ${m.dropped || 0}`];
     return `(${parts.join(", ")})`;
   }
 
