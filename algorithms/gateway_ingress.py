@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 
 from algorithms.runtime.streams.relay import next_nodes
-from algorithms.runtime.streams.transport import CommandPacker, Producer
+from algorithms.runtime.streams.transport import PACKER, Producer
 from hkube_site import redis_client as rc
 from hkube_site.errors import InvalidData, NotFound
 from pipelines.engine import streaming
@@ -63,7 +63,7 @@ def send(gateway: Gateway, message: Any, flow: str | None) -> dict[str, Any]:
         raise InvalidData(f"flow {flow_name} does not exist")
     targets = next_nodes(gateway.flows, flow_name, gateway.node_name)
     producer = Producer(
-        rc.client(command_packer=CommandPacker()),
+        rc.client(command_packer=PACKER),
         rc.stream_keys(gateway.job_id),
         gateway.node_name,
         max_buffer_bytes=int(settings.STREAMING_MAX_BUFFER_MB) * 1024 * 1024,

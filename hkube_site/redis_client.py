@@ -55,10 +55,11 @@ RETRY_ATTEMPTS = 45
 RETRY_BACKOFF = (1.0, 0.05)  # (cap, base) seconds
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=4)
 def client(**options: Any) -> redis.Redis:
-    """A client of the platform's Redis; ``options`` go to ``redis.Redis.from_url`` (the stream
-    transport's ``command_packer``)."""
+    """A client of the platform's Redis, one per process and ``options``, which go to
+    ``redis.Redis.from_url`` (the stream transport's shared ``command_packer``: the same
+    object each time, so its client is cached too)."""
     retry = Retry(
         ExponentialBackoff(*RETRY_BACKOFF), RETRY_ATTEMPTS, supported_errors=(ConnectionError, TimeoutError)
     )

@@ -26,7 +26,7 @@ from algorithms.runtime import code_api
 from algorithms.runtime.events import task_events
 from algorithms.runtime.session import AlgorithmSession, TaskOutcome
 from algorithms.runtime.streams.relay import BATCH_FIELD, Relay, delivery
-from algorithms.runtime.streams.transport import CommandPacker, Consumer, Producer
+from algorithms.runtime.streams.transport import PACKER, Consumer, Producer
 from hkube_site import redis_client as rc
 from pipelines.engine import ids
 from pipelines.logs import TaskLog
@@ -128,7 +128,7 @@ def run(
     started = int(time.time() * 1000)
     task = StreamTask(job_id, node, batch_index)
     runner.stream = task
-    client = rc.client(command_packer=CommandPacker())
+    client = rc.client(command_packer=PACKER)
     keys = rc.stream_keys(job_id)
     flows = spec.get("parsedFlow") or {}
     max_bytes = int(settings.STREAMING_MAX_BUFFER_MB) * 1024 * 1024

@@ -168,7 +168,9 @@ class Task:
 
 @pytest.fixture(params=[True, False], ids=["frames-of-many", "frame-per-message"])
 def batched(request: pytest.FixtureRequest) -> bool:
-    """Our wrapper both ways: many messages per frame (streamBatch), and HKube's one per frame."""
+    """Our wrapper both ways: many messages per frame (streamBatch), and one message per frame
+    with up to 50 in flight (a wrapper that does not announce streamBatch; HKube's own, one in
+    flight at a time, runs in tests/e2e/test_streaming_hkube_wrapper.py)."""
     return bool(request.param)
 
 

@@ -7,7 +7,7 @@ import time
 from typing import Any, cast
 
 from algorithms.runtime.streams.relay import Relay
-from algorithms.runtime.streams.transport import Outgoing, Producer
+from algorithms.runtime.streams.transport import Consumer, Message, Outgoing, Producer
 
 FLOWS = {"main": [{"source": "src", "next": ["sink"]}]}
 
@@ -59,3 +59,45 @@ def test_flush_own_waits_for_the_sender() -> None:
     assert r.flush_own(5)
     assert [m.payload for b in producer.round_trips for m in b] == [{"n": 1}]
     r.close()
+
+
+class HeldConsumer:
+    """Hands out a batch of one message per read, and records the reads."""
+
+    sources = ["src"]
+
+    def __init__(self) -> None:
+        self.reads = 0
+        self.done_batches: list[list[Any]] = []
+
+    def receive(self, count: int = 100, block_ms: int = 100) -> list[Message]:
+        self.reads += 1
+        n = self.reads
+        return [Message("src", f"{n}-0", f"src.0:{n}", None, "src", {"n": n}, 10)]
+
+    def split(self, batch: list[Message]) -> tuple[list[Message], list[Message]]:
+        return batch, []
+
+    def done(self, messages: list[Message], duration_ms: float = 0.0, *, duplicate: bool = False) -> None:
+        if messages and not duplicate:
+            self.done_batches.append(list(messages))
+
+
+def test_the_relay_reads_one_batch_ahead_and_no_more() -> None:
+    consumer = HeldConsumer()
+    frames: list[dict[str, Any]] = []
+    held = Relay(
+        node="double", run="0.1", flows=FLOWS, default_flow="main", producer=None,
+        consumer=cast(Consumer, consumer), send=lambda frame: frames.append(frame) or True,
+    )  # fmt: skip
+    held.start()
+    time.sleep(0.5)  # the algorithm never answers its first message
+
+    assert consumer.reads == 2  # the batch in flight and the one read ahead
+    assert len(frames) == 1 and consumer.done_batches == []
+    first = frames[0]["data"]["sendMessageId"]
+    held.on_event({"command": "streamingInMessageDone", "data": {"sendMessageId": first}})
+    time.sleep(0.5)  # now the second is in flight and a third was read ahead
+    assert consumer.reads == 3 and len(frames) == 2
+    assert [m.payload for m in consumer.done_batches[0]] == [{"n": 1}]
+    held.close()

@@ -169,3 +169,23 @@ def test_big_and_small_messages_through_the_transports_own_client(redis_url: str
     assert [m.payload for m in got] == payloads
     assert producer.mean_size > 1024 * 1024 / 3  # what the relay sizes its batches by
     assert transport.statistics(client, keys)["source>sink"]["bytes"] == 0
+
+
+def test_a_restarted_consumer_reads_each_pending_entry_once_and_bytes_stay_exact(
+    client: redis.Redis, keys: StreamKeys
+) -> None:
+    producer = Producer(client, keys, "a")
+    producer.send_many([transport.Outgoing(["b"], {"n": n}, f"a:{n}", None) for n in range(30)])
+    dying = Consumer(client, keys, "b", ["a"], "b-0")
+    assert len(dying.receive(count=100, block_ms=50)) == 30  # read, never acknowledged: it died
+
+    restarted = Consumer(client, keys, "b", ["a"], "b-0")  # the same consumer name
+    got: list[transport.Message] = []
+    for _ in range(5):
+        got += restarted.receive(count=10, block_ms=50)
+
+    assert [m.payload["n"] for m in got] == list(range(30))  # each pending entry once
+    restarted.done(got, 1.0)
+    restarted.done(got[:5], duplicate=True)  # copies of entries already acknowledged and deleted
+    stats = transport.statistics(client, keys)["a>b"]
+    assert stats["bytes"] == 0 and stats["received"] == 30 and stats["queueSize"] == 0

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
@@ -175,3 +176,43 @@ def test_drain_waits_for_queued_batches_and_sends_stopping_meanwhile() -> None:
     assert handled == [0, 1, 2]
     assert "stopping" in wire.commands()
     assert wire.commands()[-1] == "streamingInMessagesDone"
+
+
+class JsonWire(Wire):
+    """Encodes each frame as the JSON codec would: a set cannot be carried."""
+
+    def send(self, message: dict[str, Any]) -> int:
+        json.dumps(message)
+        return super().send(message)
+
+
+def test_an_output_that_cannot_be_encoded_is_dropped_and_the_rest_still_leave(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    wire = JsonWire()
+    streaming: Streaming
+
+    def forward(message: Any, origin: Any) -> None:
+        streaming.send_message({1, 2} if message == 1 else message)
+
+    streaming = listening(wire, forward)
+    streaming.on_messages({"messages": [{"payload": n, "sendMessageId": n} for n in range(3)]})
+
+    done = wire.wait_for("streamingInMessagesDone")["data"]
+    assert done == {"sendMessageIds": [0, 1, 2], "messages": []}
+    alone = [f["data"]["message"] for f in wire.frames if f["command"] == "streamingOutMessage"]
+    assert alone == [0, 2]  # sent one by one, before the answer
+    assert "cannot be encoded" in capsys.readouterr().err
+
+    # The node's own messages too: the sender lives on.
+    streaming.send_message({3})
+    streaming.send_message("after")
+    streaming.flush_own()
+    sent = [
+        m["message"]
+        for f in wire.frames
+        if f["command"] == "streamingOutMessages"
+        for m in f["data"]["messages"]
+    ]
+    sent += [f["data"]["message"] for f in wire.frames[4:] if f["command"] == "streamingOutMessage"]
+    assert "after" in sent

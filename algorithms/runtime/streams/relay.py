@@ -303,27 +303,31 @@ class Relay:
         assert consumer is not None
         if self.input_delay:
             time.sleep(self.input_delay)
-        # The next batch is read while this one is with the algorithm (one read ahead).
-        reads: queue.Queue[list[Message]] = queue.Queue(maxsize=1)
+        # The next batch is read while this one is with the algorithm: one read ahead, no more
+        # (``slots``: the batch in flight and the one read ahead; a handled batch frees one).
+        reads: queue.Queue[list[Message]] = queue.Queue()
+        slots = threading.Semaphore(2)
         self._reading = True
         reader = threading.Thread(
-            target=self._read_ahead, args=(reads,), name=f"stream-read-{self.node}", daemon=True
+            target=self._read_ahead, args=(reads, slots), name=f"stream-read-{self.node}", daemon=True
         )
         reader.start()
         try:
-            self._relay_reads(consumer, reads, reader)
+            self._relay_reads(consumer, reads, slots, reader)
         finally:
             self._reading = False
 
-    def _read_ahead(self, reads: queue.Queue[list[Message]]) -> None:
+    def _read_ahead(self, reads: queue.Queue[list[Message]], slots: threading.Semaphore) -> None:
         """Read the node's streams into ``reads`` (empty batches too: the drain counts them)
-        until paused or closed; a batch read is always handed over unless the relay ended."""
+        while reading is on and the relay is neither paused nor closed."""
         consumer = self.consumer
         assert consumer is not None
         by_size = self.batch
         while self._reading and not self._closed and not self._paused:
+            if not slots.acquire(timeout=0.1):
+                continue
             # A batch is held by this replica until it is handled: about READ_SECONDS of work
-            # (others replicas take the rest, and the next node gets outputs soon), judging by
+            # (other replicas take the rest, and the next node gets outputs soon), judging by
             # the pace so far, and about READ_BYTES judging by the size of the last messages.
             pace = self._pace
             by_time = int(READ_SECONDS / pace) if pace else FIRST_READ
@@ -332,20 +336,20 @@ class Relay:
                 batch = consumer.receive(count=count, block_ms=100)
             except Exception:
                 log.exception("node %s: reading its streams failed", self.node)
+                slots.release()
                 time.sleep(0.5)
                 continue
             if batch:
                 mean = sum(m.size for m in batch) / len(batch)
                 by_size = int(READ_BYTES // max(mean, 1.0))
-            while self._reading and not self._closed:
-                try:
-                    reads.put(batch, timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
+            reads.put(batch)
 
     def _relay_reads(
-        self, consumer: Consumer, reads: queue.Queue[list[Message]], reader: threading.Thread
+        self,
+        consumer: Consumer,
+        reads: queue.Queue[list[Message]],
+        slots: threading.Semaphore,
+        reader: threading.Thread,
     ) -> None:
         quiet_since: float | None = None
         while not self._closed:
@@ -353,33 +357,57 @@ class Relay:
                 batch = reads.get(timeout=0.1)
             except queue.Empty:
                 if self._paused and not reader.is_alive():
-                    return  # released, and what was read is handled
+                    # Released: what was read is handled before the replica stops (no batch
+                    # is left pending under a consumer that reads no more).
+                    self._finish_reads(consumer, reads)
+                    return
                 continue
             if not batch:
+                slots.release()
                 if self._draining:
                     quiet_since = quiet_since or time.monotonic()
                     if time.monotonic() - quiet_since >= self.quiet_seconds:
+                        self._reading = False  # no more reads; what the reader holds is handled
+                        reader.join(5)
+                        self._finish_reads(consumer, reads)
                         self._drained.set()
                         return  # nothing more goes to the algorithm: it is stopped next
                 continue
             quiet_since = None
-            # After the previous batch's done: its ids are in the node's seen set by now.
-            fresh, duplicates = consumer.split(batch)
-            consumer.done(duplicates, duplicate=True)
-            began = time.perf_counter()
-            handled: list[Message] = []
-            for first in range(0, len(fresh), self.window):
-                window = fresh[first : first + self.window]
-                answered = self._deliver(window)
-                handled += answered
-                if len(answered) < len(window):
-                    break
-            took = time.perf_counter() - began
-            consumer.done(handled, took * 1000)
-            if handled:
-                self._pace = took / len(handled)  # seconds per message, the algorithm's pace
-            if len(handled) < len(fresh):
+            handled = self._handle(consumer, batch)
+            slots.release()
+            if not handled:
                 return  # the session is gone: the rest stays pending for the next run
+
+    def _finish_reads(self, consumer: Consumer, reads: queue.Queue[list[Message]]) -> None:
+        """Handle the batches already read (the relay is about to stop reading)."""
+        while not self._closed:
+            try:
+                batch = reads.get_nowait()
+            except queue.Empty:
+                return
+            if batch and not self._handle(consumer, batch):
+                return
+
+    def _handle(self, consumer: Consumer, batch: list[Message]) -> bool:
+        """One batch: its duplicates dropped, the rest to the algorithm, then acknowledged;
+        False when the session ended first (what was not answered stays pending)."""
+        # After the previous batch's done: its ids are in the node's seen set by now.
+        fresh, duplicates = consumer.split(batch)
+        consumer.done(duplicates, duplicate=True)
+        began = time.perf_counter()
+        handled: list[Message] = []
+        for first in range(0, len(fresh), self.window):
+            window = fresh[first : first + self.window]
+            answered = self._deliver(window)
+            handled += answered
+            if len(answered) < len(window):
+                break
+        took = time.perf_counter() - began
+        consumer.done(handled, took * 1000)
+        if handled:
+            self._pace = took / len(handled)  # seconds per message, the algorithm's pace
+        return len(handled) == len(fresh)
 
     def _deliver(self, messages: list[Message]) -> list[Message]:
         """Send ``messages`` and wait for their answers; returns those answered (all of them

@@ -91,9 +91,13 @@ class CommandPacker:
         return fast.pack(*args)  # type: ignore[no-any-return]
 
 
+#: One packer for every client of the transport (it keeps no state of its own).
+PACKER = CommandPacker()
+
+
 def connect(url: str, **options: Any) -> redis.Redis:
     """A Redis client for the transport (``options`` as ``redis.Redis.from_url`` takes them)."""
-    return redis.Redis.from_url(url, command_packer=CommandPacker(), **options)
+    return redis.Redis.from_url(url, command_packer=PACKER, **options)
 
 
 def edge_name(source: str, target: str) -> str:
@@ -228,10 +232,17 @@ class Consumer:
     consumer: str
     claim_idle_ms: int = 10_000
     claim_every_seconds: float = 2.0
-    _own_pending_read: bool = False
     _last_claim: float = 0.0
+    # Per stream key, where the reading of this consumer's own pending entries (after a
+    # restart) has got to; None once they are all read and new messages are read (``>``).
+    _pending_from: dict[str, str] | None = None
+    _keys: dict[str, str] = field(default_factory=dict)
+    _done_script: Any = None
 
     def __post_init__(self) -> None:
+        self._keys = {self.keys.edge(source, self.node): source for source in self.sources}  # key -> source
+        self._pending_from = dict.fromkeys(self._keys, "0")
+        self._done_script = self.client.register_script(_DONE_SCRIPT)
         for source in self.sources:
             key = self.keys.edge(source, self.node)
             try:
@@ -247,38 +258,50 @@ class Consumer:
         if not self.sources:
             time.sleep(block_ms / 1000)
             return []
-        if not self._own_pending_read:
-            found = self._read("0", count, None)
+        while self._pending_from is not None:
+            # Each pending entry once: the next read starts after the last one returned.
+            before = dict(self._pending_from)
+            found = self._read(self._pending_from, count, None, cursor=self._pending_from)
             if found:
                 return found
-            self._own_pending_read = True
+            if self._pending_from == before:
+                self._pending_from = None  # every pending entry was read: new ones from now on
         now = time.monotonic()
         if now - self._last_claim >= self.claim_every_seconds:
             self._last_claim = now
             claimed = self._claim(count)
             if claimed:
                 return claimed
-        return self._read(">", count, block_ms)
+        return self._read(dict.fromkeys(self._keys, ">"), count, block_ms)
 
-    def _read(self, start: str, count: int, block_ms: int | None) -> list[Message]:
-        streams = {self.keys.edge(source, self.node): start for source in self.sources}
-        by_key = {self.keys.edge(source, self.node): source for source in self.sources}
+    def _read(
+        self,
+        starts: dict[str, str],
+        count: int,
+        block_ms: int | None,
+        cursor: dict[str, str] | None = None,
+    ) -> list[Message]:
+        """``XREADGROUP`` from ``starts`` (stream key -> id); with ``cursor``, each key's last
+        entry id returned is written there."""
         reply: Any = self.client.xreadgroup(
             self.node,
             self.consumer,
-            streams,  # type: ignore[arg-type]
+            dict(starts),  # type: ignore[arg-type]
             count=count,
             block=block_ms,
         )
         found: list[Message] = []
         now = time.time()
         for key, entries in reply or []:
-            source = by_key[_text(key)]
+            name = _text(key)
+            source = self._keys[name]
             for entry_id, fields in entries:
                 if fields:  # an entry deleted while pending comes back empty
                     found.append(_as_message(source, entry_id, fields, now))
                 else:
-                    self.client.xack(key, self.node, entry_id)
+                    self.client.xack(name, self.node, entry_id)
+            if cursor is not None and entries:
+                cursor[name] = _text(entries[-1][0])
         return found
 
     def _claim(self, count: int) -> list[Message]:
@@ -330,11 +353,11 @@ class Consumer:
             pipe.sadd(seen, *(m.message_id for m in items))
         for source, group in per_edge.items():
             key = self.keys.edge(source, self.node)
-            entry_ids = [m.entry_id for m in group]
-            pipe.xack(key, self.node, *entry_ids)
-            pipe.xdel(key, *entry_ids)
             edge = edge_name(source, self.node)
-            pipe.hincrby(stats, f"{edge}:bytes", -sum(m.size for m in group))
+            # Acknowledged and deleted; the edge's buffered bytes go down only by the entries
+            # this call deleted (a duplicate's entry may be gone already).
+            sizes = [value for m in group for value in (m.entry_id, m.size)]
+            self._done_script(keys=[key, stats], args=[self.node, f"{edge}:bytes", *sizes], client=pipe)
             if not duplicate:
                 pipe.hincrby(stats, f"{edge}:received", len(group))
                 pipe.hincrbyfloat(stats, f"{edge}:durationMs", duration_ms)
@@ -344,6 +367,22 @@ class Consumer:
                 trip = sum(max(0.0, now - m.sent_at) for m in group)
                 pipe.hincrbyfloat(stats, f"{edge}:roundTripMs", round(trip * 1000, 3))
         pipe.execute()
+
+
+# KEYS: the stream, the stats hash; ARGV: the group, the bytes field, then (entry id, size) pairs.
+_DONE_SCRIPT = """
+local freed = 0
+for i = 3, #ARGV, 2 do
+  redis.call('XACK', KEYS[1], ARGV[1], ARGV[i])
+  if redis.call('XDEL', KEYS[1], ARGV[i]) == 1 then
+    freed = freed + tonumber(ARGV[i + 1])
+  end
+end
+if freed > 0 then
+  redis.call('HINCRBY', KEYS[2], ARGV[2], -freed)
+end
+return freed
+"""
 
 
 def statistics(client: redis.Redis, keys: Keys) -> dict[str, dict[str, float]]:

@@ -417,7 +417,7 @@ class Runner {
             flowName: flowName === undefined || flowName === null ? null : String(flowName),
             sendMessageId,
         };
-        if (context && context.outputs) {
+        if (context && context.outputs && !context.closed) {
             JSON.stringify(data, rejectBinary); // a value JSON cannot carry fails here, in the caller
             context.outputs.push(data); // leaves with the answer to its batch
         } else if (this.batch && sendMessageId === null) {
@@ -490,7 +490,8 @@ class Runner {
         if (!listeners.length) {
             console.error('hkube wrapper: a streaming message arrived and no input listener is registered');
         }
-        const context = { id: sendMessageId, outputs };
+        // `closed` once its listeners returned: a later sendMessage from a callback goes alone.
+        const context = { id: sendMessageId, outputs, closed: false };
         const sendMessage = (message, flowName) => this.sendMessage(message, flowName, context);
         for (const listener of listeners) {
             try {
@@ -500,6 +501,7 @@ class Runner {
                 console.error(err);
             }
         }
+        context.closed = true;
         return sendMessageId;
     }
 

@@ -35,6 +35,7 @@ from typing import Any
 
 Listener = Callable[[Any, Any], Any]
 _STOP = object()
+UNSENDABLE = (TypeError, ValueError, OverflowError)  # what a codec raises for a value it cannot carry
 OWN_BACKLOG = 1000  # own messages waiting to be sent before send_message waits, at most
 FRAME_BYTES = 4 * 1024 * 1024  # about this much per streamingOutMessages frame
 BACKLOG_BYTES = 16 * 1024 * 1024  # and about this much waiting
@@ -118,16 +119,20 @@ class Streaming:
                 return
             self._listening.wait()  # the task's listeners are registered
             messages = data if isinstance(data, list) else [data]
-            with self._handling:
-                if isinstance(data, list):
-                    self._handle_batch(messages)
-                else:
-                    send_id = self._handle(data)
-                    self._send({"command": "streamingInMessageDone", "data": {"sendMessageId": send_id}})
-            with self._lock:
-                self._pending -= len(messages)
-                if self._pending == 0:
-                    self._idle.notify_all()
+            try:
+                with self._handling:
+                    if isinstance(data, list):
+                        self._handle_batch(messages)
+                    else:
+                        send_id = self._handle(data)
+                        self._send({"command": "streamingInMessageDone", "data": {"sendMessageId": send_id}})
+            except Exception:  # noqa: BLE001 - the next messages are still handled
+                traceback.print_exc()
+            finally:
+                with self._lock:
+                    self._pending -= len(messages)
+                    if self._pending == 0:
+                        self._idle.notify_all()
 
     def _handle(self, data: Any) -> Any:
         """Every listener on one message; returns its sendMessageId."""
@@ -152,9 +157,25 @@ class Streaming:
             send_ids = [self._handle(data) for data in messages]
         finally:
             self._local.outputs = None
-        self._send(
-            {"command": "streamingInMessagesDone", "data": {"sendMessageIds": send_ids, "messages": outputs}}
-        )
+        answer = {
+            "command": "streamingInMessagesDone",
+            "data": {"sendMessageIds": send_ids, "messages": outputs},
+        }
+        try:
+            self._send(answer)
+        except UNSENDABLE:
+            # An output the codec cannot carry: each goes alone, the bad ones reported and dropped.
+            self._send_each(outputs)
+            self._send(
+                {"command": "streamingInMessagesDone", "data": {"sendMessageIds": send_ids, "messages": []}}
+            )
+
+    def _send_each(self, messages: list[dict[str, Any]]) -> None:
+        for data in messages:
+            try:
+                self._send({"command": "streamingOutMessage", "data": data})
+            except UNSENDABLE as exc:
+                print(f"hkube_wrapper: a message was not sent, it cannot be encoded: {exc}", file=sys.stderr)
 
     # --- the node's own messages, many per frame ------------------------------------------------
 
@@ -186,6 +207,10 @@ class Streaming:
             size: object = None
             try:
                 size = self._send({"command": "streamingOutMessages", "data": {"messages": batch}})
+            except UNSENDABLE:
+                self._send_each(batch)  # one the codec cannot carry: the others still leave
+            except Exception:  # noqa: BLE001 - the sender must live on: send_message waits on it
+                traceback.print_exc()
             finally:
                 with self._own_ready:
                     if isinstance(size, int) and size > 0:
