@@ -127,7 +127,10 @@ def _reconcile(launch: Launcher) -> Tick:
     lost = lost_workers(snapshot, settings_now)
     if lost:
         # Their chunks go back to the queues first, so this tick counts them as queued work.
-        act.forget_lost(lost)
+        algorithm_pids = act.forget_lost(lost)
+        if isinstance(launch, LocalLauncher):
+            for pid in algorithm_pids:
+                launch.kill(pid)  # its own process group: it outlives a worker killed hard
         if kubernetes_mode():
             # A pod whose worker container died may live on (its algorunner still running):
             # delete the Job, so the pod ends and its room is freed.

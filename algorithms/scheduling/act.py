@@ -29,12 +29,21 @@ from pipelines.models import FINAL_JOB_STATUSES, Job, JobNode, JobStatus, NodeSt
 log = logging.getLogger(__name__)
 
 
-def forget_lost(workers: list[Worker]) -> None:
-    """Workers that are gone: put back the chunk each was running, remove them from the registry."""
+def forget_lost(workers: list[Worker]) -> list[int]:
+    """Workers that are gone: put back the chunk each was running, remove them from the
+    registry. Returns the pids of their algorithm processes (as their last heartbeats said):
+    a worker killed hard never closed its algorithm process, and HKube's wrapper would try to
+    reconnect to it for ever."""
+    algorithm_pids: list[int] = []
     for worker in workers:
         log.warning("worker %s of %s is gone", worker.id, worker.algorithm)
         recover_lost_chunk(worker.id)
+        raw = rc.client().hget(rc.WORKERS_KEY, worker.id)
+        algorithm_pid = json.loads(raw).get("algorithmPid") if raw else None
+        if isinstance(algorithm_pid, int) and algorithm_pid > 1:
+            algorithm_pids.append(algorithm_pid)
         rc.client().hdel(rc.WORKERS_KEY, worker.id)
+    return algorithm_pids
 
 
 def apply(plan: Plan, launch: Launcher) -> tuple[list[str], list[str]]:

@@ -76,3 +76,22 @@ def test_idle_workers_stop_after_the_idle_time_but_hot_ones_stay(
     worker("hot-a", "hot", idle_for=60)
     executor.reconcile()
     assert launcher.stopped == ["cold-a"]
+
+
+@pytest.mark.django_db
+def test_a_lost_workers_algorithm_process_is_named_for_killing(real_redis: redis.Redis) -> None:
+    # A worker killed hard never closed its algorithm process (a process group of its own):
+    # forget_lost names it, and the local executor kills it.
+    import json
+    import time
+
+    from algorithms.scheduling import act, observe
+    from hkube_site import redis_client as rc
+
+    record = {"id": "gone-1", "algorithm": "multiply", "pid": 4242, "algorithmPid": 4343, "busy": True,
+              "lastActive": 0, "seen": time.time() - 600, "started": time.time() - 900}  # fmt: skip
+    real_redis.hset(rc.WORKERS_KEY, "gone-1", json.dumps(record))
+    lost = [w for w in observe.registered_workers() if w.id == "gone-1"]
+
+    assert act.forget_lost(lost) == [4343]
+    assert not real_redis.hexists(rc.WORKERS_KEY, "gone-1")

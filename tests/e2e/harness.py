@@ -153,6 +153,8 @@ class Cluster:
     def kill_algorithm_workers(self) -> None:
         for worker in self.workers():
             kill_group(int(worker["pid"]), signal.SIGKILL)  # pid 0 (not known yet) is skipped
+            # The algorithm process has a group of its own; HKube's wrapper would retry for ever.
+            kill_group(int(worker.get("algorithmPid") or 0), signal.SIGKILL)
         self.redis().delete("hkube:workers")
 
     # --- chaos: killing and restarting components ---------------------------------------------
