@@ -371,9 +371,13 @@ class Consumer:
 
 # KEYS: the stream, the stats hash; ARGV: the group, the bytes field, then (entry id, size) pairs.
 _DONE_SCRIPT = """
+local ids = {}
+for i = 3, #ARGV, 2 do
+  ids[#ids + 1] = ARGV[i]
+end
+redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
 local freed = 0
 for i = 3, #ARGV, 2 do
-  redis.call('XACK', KEYS[1], ARGV[1], ARGV[i])
   if redis.call('XDEL', KEYS[1], ARGV[i]) == 1 then
     freed = freed + tonumber(ARGV[i + 1])
   end
