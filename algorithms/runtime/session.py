@@ -312,14 +312,15 @@ class AlgorithmSession(ConnectionSlot):
             if timer is not None:
                 timer.cancel()
 
-    def stop(self, force: bool = False) -> bool:
-        """Stop the running task (thread-safe). Returns False when no task is running.
+    def stop(self, force: bool = False, *, task: int | None = None) -> bool:
+        """Stop the running task (thread-safe). Returns False when no task is running, or when
+        ``task`` (a ``current_task`` number) is given and another task runs.
 
         The ``run_task`` in progress ends with 'stopped' once the algorithm answers ``stopped``; if it
         does not within ``stop_grace`` seconds its process group is killed (the session is then dead).
         """
         with self._lock:
-            if self._phase == _IDLE:
+            if self._phase == _IDLE or (task is not None and task != self._task_gen):
                 return False
             self._stop_requested = True
             self._stop_force = self._stop_force or force

@@ -72,6 +72,7 @@ class StreamTask:
         self.released = False  # stopped by the autoscaler, not with its job
         self.relay: Relay | None = None
         self.session: AlgorithmSession | None = None
+        self.run: int | None = None  # the session's task number of the algorithm's current run
         self.ended = False
         self._lock = threading.Lock()
 
@@ -109,8 +110,13 @@ class StreamTask:
         else:
             relay.release(DRAIN_SECONDS)
         deadline = time.monotonic() + 10.0
-        # The task may be between two runs of its algorithm: wait for the run to begin.
-        while not session.stop(force=False) and session.alive and time.monotonic() < deadline:
+        # The task may be between two runs of its algorithm: wait for the run to begin. Only a
+        # run of this task is stopped: once it ended, the warm process may already serve the
+        # worker's next task (a stop that reached it ended another job's sink).
+        while not self.ended and time.monotonic() < deadline:
+            session, run = self.session, self.run
+            if session is not None and (session.stop(force=False, task=run) or not session.alive):
+                return
             time.sleep(0.1)
 
 
@@ -157,7 +163,8 @@ def run(
             payload = payload_of(session)
             if session.stream_batch:
                 payload[BATCH_FIELD] = True
-            task.relay, task.session = relay, session
+            # The run's task number: run_task numbers it next (one task at a time per session).
+            task.relay, task.session, task.run = relay, session, session.current_task + 1
             outcome = _run_once(session, spec, batch_index, payload, relay)
             task.relay = task.session = None
             task_log.add(session.drain_log_records())

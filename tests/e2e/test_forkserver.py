@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,17 @@ def fork_server(hkube: Cluster) -> int | None:
             if ours and b"algorithms.forkserver" in (entry / "cmdline").read_bytes():
                 return int(entry.name)
     return None
+
+
+def listening(path: Path) -> bool:
+    """Whether a server accepts connections on the Unix socket `path` (an empty request is
+    refused by the fork server and forgotten)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+    return True
 
 
 def run_who(hkube: Cluster, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -109,5 +121,8 @@ def test_a_server_that_does_not_answer_gives_way_to_a_fresh_process_and_a_new_se
             os.kill(server, signal.SIGCONT)
     # The launcher replaced the server that did not answer; the next worker is forked again.
     replacement = eventually(lambda: (p := fork_server(hkube)) != server and p, 90, "a new fork server")
+    # Its socket file is its predecessor's until it has imported everything and listens.
+    socket_path = hkube.home / "run" / f"fork-{control_pid(hkube)}.sock"
+    eventually(lambda: listening(socket_path), 90, "the new fork server listening")
     _, forked = run_who(hkube, second)
     assert parent_of(int(forked["pid"])) == replacement

@@ -29,8 +29,11 @@ class FakeSession:
 
     def __init__(self, relay: FakeRelay) -> None:
         self.relay = relay
+        self.current_task = 7  # the task number its run has
 
-    def stop(self, force: bool = False) -> bool:
+    def stop(self, force: bool = False, *, task: int | None = None) -> bool:
+        if task is not None and task != self.current_task:
+            return False  # another task runs: not this one's to stop
         self.relay.calls.append(f"stop force={force}")
         return True
 
@@ -40,6 +43,7 @@ def task(job: str, node: str, index: int) -> tuple[StreamTask, FakeRelay]:
     relay = FakeRelay()
     found.relay = cast(Relay, relay)
     found.session = cast(AlgorithmSession, FakeSession(relay))
+    found.run = 7
     return found, relay
 
 
@@ -68,3 +72,17 @@ def test_a_job_stop_drains_instead() -> None:
     wait_for(relay.calls, 2)
     assert relay.calls == ["drain", "stop force=False"]
     assert not stream.released
+
+
+def test_a_stop_never_reaches_the_next_task_on_the_same_process() -> None:
+    # The job's stop came as its task was ending: the warm process already runs the worker's
+    # next task (another job's), which must not get this stop.
+    stream, relay = task("job1", "sink", 0)
+    session = cast(FakeSession, stream.session)
+    session.current_task = 8  # the next task runs
+    stream.stop()
+    time.sleep(0.3)
+    assert relay.calls == ["drain"]
+    stream.ended = True  # this task's run is over: the stop gives up
+    time.sleep(0.2)
+    assert relay.calls == ["drain"]
