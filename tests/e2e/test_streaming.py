@@ -105,9 +105,12 @@ def test_two_named_flows_route_by_send_message(hkube: Cluster, algorithms: dict[
 
 
 def test_a_killed_stateless_replica_loses_no_message(hkube: Cluster, algorithms: dict[str, str]) -> None:
-    count = 2000
+    # Slow enough (10 ms a message, about 15 s with two replicas) that both replicas are
+    # reading, and one is killed, long before the end: at 2 ms a message the job was over
+    # before the test saw the second replica.
+    count = 3000
     body = stream_pipeline(
-        algorithms, "stream-crash", [count], [count], double_input=[0.002], minStatelessCount=2
+        algorithms, "stream-crash", [count], [count], double_input=[0.01], minStatelessCount=2
     )
     job_id = hkube.submit(body)
 
