@@ -10,7 +10,8 @@ request can never fit fails its waiting nodes (`Snapshot.limits`: on Kubernetes,
 node it may use). GPU workers get their own devices (CUDA_VISIBLE_DEVICES, unless
 `assign_devices` is off). At most `max_starts` workers start per tick, and a worker whose pod is
 still pending is never lost. Idle workers beyond `minHotWorkers` stop after `idle_seconds`, and
-give way to an algorithm that has queued work and no worker. Debug workers hold nothing and are
+give way to an algorithm that has queued work and no worker, or queued stream work (a replica
+keeps its worker for the job's life). Debug workers hold nothing and are
 planned apart: one per algorithm with queued debug tasks.
 """
 
@@ -149,8 +150,10 @@ def _place(snapshot: Snapshot, config: Config, workers: list[Worker], plan: Plan
             if config.max_starts and len(plan.start) >= config.max_starts:
                 break  # the rest next tick
             problem = ledger.problem(request)
-            # Evict warm workers of other algorithms only for an algorithm that has none.
-            while problem and depth and not mine and reclaim(name):
+            # Evict warm workers of other algorithms only for an algorithm that has none, or
+            # for stream work: each replica of a stream node is a task that keeps its worker
+            # for the job's life, so it would wait for a worker that never comes free.
+            while problem and depth and (not mine or work_class(state) < BATCH) and reclaim(name):
                 problem = ledger.problem(request)
             if problem:
                 if not mine:

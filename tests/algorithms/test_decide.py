@@ -163,6 +163,31 @@ def test_idle_workers_give_way_to_an_algorithm_with_queued_work_and_no_worker() 
     assert started(plan.start) == ["reduce"]
 
 
+def test_idle_workers_give_way_to_another_replica_of_a_stream_node() -> None:
+    # A stream node's replica keeps its worker for the job's life: the next one must not wait
+    # for a worker of its algorithm to come free (batch work with a worker does wait).
+    from dataclasses import replace
+
+    from algorithms.scheduling.snapshot import STATELESS
+
+    relay = replace(algorithm("relay", queued=1), work_class=STATELESS)
+    state = snapshot(
+        relay,
+        algorithm("echo"),
+        workers=(worker("relay-a", "relay", busy=True), worker("echo-a", "echo", idle_for=1)),
+    )
+    plan = decide(state, Config(max_workers=2, idle_seconds=10))
+    assert [w.id for w in plan.stop] == ["echo-a"]
+    assert started(plan.start) == ["relay"]
+
+    batch = snapshot(
+        algorithm("multiply", queued=1),
+        algorithm("echo"),
+        workers=(worker("multiply-a", "multiply", busy=True), worker("echo-a", "echo", idle_for=1)),
+    )
+    assert decide(batch, Config(max_workers=2, idle_seconds=10)).stop == []
+
+
 def test_busy_in_flight_and_hot_workers_are_not_evicted() -> None:
     state = snapshot(
         algorithm("range", hot=1),
